@@ -1,0 +1,12 @@
+"""Reverse-mode automatic differentiation: the engine, Function, grad mode, checks."""
+
+from chainrule.autograd.anomaly import detect_anomaly, set_detect_anomaly
+from chainrule.autograd.engine import backward, grad
+from chainrule.autograd.function import Function
+from chainrule.autograd.gradcheck import GradcheckError, gradcheck
+from chainrule.autograd.grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+
+__all__ = [
+    "Function", "GradcheckError", "backward", "detect_anomaly", "enable_grad", "grad",
+    "gradcheck", "is_grad_enabled", "no_grad", "set_detect_anomaly", "set_grad_enabled",
+]

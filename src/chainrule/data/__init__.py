@@ -1,0 +1,1 @@
+"""Data: data sets (Dataset, DataLoader and friends arrive with the data issue)."""

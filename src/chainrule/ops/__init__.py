@@ -1,0 +1,1 @@
+"""Primitives by family, each a Function with forward and backward side by side."""

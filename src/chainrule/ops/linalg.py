@@ -1,0 +1,114 @@
+"""Matrix products: one primitive covering every shape ``matmul`` accepts."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from chainrule.autograd.function import Function
+from chainrule.tensor import as_tensor_like
+
+
+def _mT(x: np.ndarray) -> np.ndarray:  # noqa: N802
+    return np.swapaxes(x, -1, -2)
+
+
+class MatMul(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.a, ctx.b = a, b
+        return np.matmul(a, b)
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, b = ctx.a, ctx.b
+        na, nb = ctx.needs_input_grad
+        ga = gb = None
+        if a.ndim == 2 and b.ndim == 2:  # the common case, without reshapes
+            if na:
+                ga = grad @ b.T
+            if nb:
+                gb = a.T @ grad
+            return ga, gb
+        # NOTE: 1-D operands are promoted to matrices (a row for a, a column for b) as in
+        # NumPy's matmul, and the promoted axis is removed from their gradients again.
+        a2 = a[None, :] if a.ndim == 1 else a
+        b2 = b[:, None] if b.ndim == 1 else b
+        g = grad
+        if a.ndim == 1:
+            g = np.expand_dims(g, -2)
+        if b.ndim == 1:
+            g = np.expand_dims(g, -1)
+        if na:
+            if b2.ndim == 2 and a.ndim > 2:
+                ga = g @ b2.T
+            else:
+                ga = g @ _mT(b2)
+            if a.ndim == 1:
+                ga = ga[..., 0, :]
+        if nb:
+            if b2.ndim == 2 and a2.ndim > 2:
+                # NOTE: a shared matrix times a batch: one GEMM over the merged batch instead of
+                # a batch of GEMMs summed afterwards.
+                k = a2.shape[-1]
+                gb = a2.reshape(-1, k).T @ g.reshape(-1, g.shape[-1])
+            else:
+                gb = _mT(a2) @ g
+            if b.ndim == 1:
+                gb = gb[..., 0]
+        return ga, gb
+
+
+def matmul(input, other):
+    """Matrix product with NumPy's rules: 1-D operands are vectors, leading dims broadcast.
+
+    >>> import chainrule
+    >>> (chainrule.ones(2, 3) @ chainrule.ones(3, 4)).shape
+    (2, 4)
+    """
+    from chainrule.ops.elementwise import _prepare
+
+    a, b = _prepare(as_tensor_like(input), as_tensor_like(other))
+    sa, sb = a.shape, b.shape
+    if not sa or not sb:
+        raise RuntimeError(f"matmul: both arguments need at least 1 dimension, got shapes "
+                           f"{sa} and {sb}")
+    ka = sa[-1]
+    kb = sb[0] if len(sb) == 1 else sb[-2]
+    if ka != kb:
+        raise RuntimeError(
+            f"matmul: shapes {sa} and {sb} cannot be multiplied ({ka} != {kb}: the last dim of "
+            f"the first must equal the {'only' if len(sb) == 1 else 'second-to-last'} dim of the "
+            "second)"
+        )
+    try:
+        np.broadcast_shapes(sa[:-2], sb[:-2])
+    except ValueError:
+        raise RuntimeError(f"matmul: batch dims of {sa} and {sb} do not broadcast") from None
+    return MatMul.apply(a, b)
+
+
+def mm(input, mat2):
+    """Product of two matrices (2-D only)."""
+    if input.ndim != 2 or mat2.ndim != 2:
+        raise RuntimeError(f"mm: expected two 2-D tensors, got {input.shape} and {mat2.shape}")
+    return matmul(input, mat2)
+
+
+def bmm(input, mat2):
+    """Batched product of (b, n, m) and (b, m, p) tensors."""
+    if input.ndim != 3 or mat2.ndim != 3 or input.shape[0] != mat2.shape[0]:
+        raise RuntimeError(f"bmm: expected (b, n, m) and (b, m, p), got {input.shape} and "
+                           f"{mat2.shape}")
+    return matmul(input, mat2)
+
+
+def dot(input, other):
+    """Inner product of two 1-D tensors."""
+    if input.ndim != 1 or other.ndim != 1:
+        raise RuntimeError(f"dot: expected two 1-D tensors, got {input.shape} and {other.shape}")
+    return matmul(input, other)
+
+
+def outer(input, vec2):
+    return matmul(input.reshape(-1, 1), vec2.reshape(1, -1))
+
