@@ -143,3 +143,5 @@ concat = concatenate = cat
 multiply, subtract, divide, negative = mul, sub, div, neg
 dtype = type(float32)
 __version__ = "0.1.0"
+
+from chainrule import nn  # noqa: E402

@@ -112,3 +112,50 @@ def dot(input, other):
 def outer(input, vec2):
     return matmul(input.reshape(-1, 1), vec2.reshape(1, -1))
 
+
+
+class Linear(Function):
+    # NOTE: fused x @ W.T + b: one GEMM forward, two backward, the bias added in place.
+    @staticmethod
+    def forward(ctx, x, w, b):
+        ctx.x, ctx.w = x, w
+        y = np.matmul(x, w.T)
+        if b is not None:
+            y += b
+        return y
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, w = ctx.x, ctx.w
+        nx, nw, nb = ctx.needs_input_grad
+        gx = grad @ w if nx else None
+        gw = gb = None
+        if nw or nb:
+            g2 = grad.reshape(-1, grad.shape[-1]) if grad.ndim != 2 else grad
+            if nw:
+                x2 = x.reshape(-1, x.shape[-1]) if x.ndim != 2 else x
+                gw = g2.T @ x2
+            if nb:
+                gb = g2.sum(axis=0)
+        return gx, gw, gb
+
+
+def linear(input, weight, bias=None):
+    """``input @ weight.T + bias`` for input (*, in_features), weight (out_features, in_features).
+
+    >>> import chainrule
+    >>> chainrule.nn.functional.linear(chainrule.ones(2, 3), chainrule.ones(4, 3)).shape
+    (2, 4)
+    """
+    if weight.ndim != 2 or input.ndim < 1 or input.shape[-1] != weight.shape[1]:
+        raise RuntimeError(
+            f"linear: input of shape {input.shape} cannot be multiplied with weight of shape "
+            f"{weight.shape} (expected input's last dim to equal in_features={weight.shape[-1]})"
+        )
+    if bias is not None and bias.shape != (weight.shape[0],):
+        raise RuntimeError(f"linear: bias of shape {bias.shape} does not match "
+                           f"out_features={weight.shape[0]}")
+    if input.dtype != weight.dtype:
+        raise RuntimeError(f"linear: input dtype {input.dtype} does not match weight dtype "
+                           f"{weight.dtype} (convert the input or call model.double())")
+    return Linear.apply(input, weight, bias)
