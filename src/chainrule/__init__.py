@@ -99,8 +99,8 @@ from chainrule.ops.reduction import (
     argmax,
     argmin,
     cumsum,
-    logsumexp,
     log_softmax,
+    logsumexp,
     max,  # noqa: A004
     mean,
     min,  # noqa: A004
@@ -144,4 +144,5 @@ multiply, subtract, divide, negative = mul, sub, div, neg
 dtype = type(float32)
 __version__ = "0.1.0"
 
-from chainrule import nn  # noqa: E402
+from chainrule import nn, optim  # noqa: E402
+from chainrule import data, utils  # noqa: E402  (torch.utils.data.* after `import chainrule`)

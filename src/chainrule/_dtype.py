@@ -64,7 +64,10 @@ def result_type(a: np.ndarray, b) -> np.dtype:
     """
     da = a.dtype
     if not isinstance(b, np.ndarray):
-        cb = 0 if isinstance(b, (bool, np.bool_)) else 2 if isinstance(b, (float, np.floating)) else 1
+        if isinstance(b, (bool, np.bool_)):
+            cb = 0
+        else:
+            cb = 2 if isinstance(b, (float, np.floating)) else 1
         if cb <= _category(da):
             return da
         return _default_dtype if cb == 2 else int64

@@ -16,11 +16,19 @@ class Generator:
 
     def __init__(self, device: str = "cpu") -> None:
         self._seed = 67280421310721
-        self.np = np.random.default_rng(self._seed)
+        self._np: np.random.Generator | None = None
+
+    @property
+    def np(self) -> np.random.Generator:
+        """The NumPy generator behind this one."""
+        # NOTE: made on first use, so that `import chainrule` does not import numpy.random.
+        if self._np is None:
+            self._np = np.random.default_rng(self._seed)
+        return self._np
 
     def manual_seed(self, seed: int) -> Generator:
         self._seed = int(seed)
-        self.np = np.random.default_rng(self._seed)
+        self._np = None  # a fresh NumPy generator from this seed on next use
         return self
 
     def seed(self) -> int:

@@ -200,7 +200,7 @@ class Tensor:
         extra = ""
         dt = self._data.dtype
         if dt not in (_dtype.get_default_dtype(), _dtype.int64, _dtype.bool_) or (
-                self._data.size == 0):
+                self._data.size == 0 and dt != _dtype.get_default_dtype()):
             extra += f", dtype={dt}"
         if self.grad_fn is not None:
             extra += f", grad_fn={self.grad_fn!r}"
@@ -211,9 +211,7 @@ class Tensor:
     # --- autograd ---
     def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
         """Accumulate the gradient of this tensor into every leaf's ``.grad``."""
-        from chainrule.autograd.engine import backward
-
-        backward(self, gradient, retain_graph, create_graph, inputs)
+        _engine.backward(self, gradient, retain_graph, create_graph, inputs)
 
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
         if requires_grad and self._data.dtype.kind not in "fc":
@@ -262,12 +260,26 @@ class Tensor:
         fn._watched[self._out_index] = self
 
     # --- in place (outside the graph, or rebinding this tensor to a new node) ---
-    def _inplace(self, result: Tensor) -> Tensor:
+    def _inplace(self, op, *args, **kwargs) -> Tensor:
+        """``self = op(self, *args, **kwargs)``, in place."""
+        src = self
+        if grad_mode._state.enabled:
+            # NOTE: the op reads a snapshot of this tensor (same array, same node), so that
+            # rebinding this tensor to the op's node does not make the node its own parent.
+            src = Tensor._wrap(self._data, self.requires_grad)
+            src.grad_fn, src._out_index = self.grad_fn, self._out_index
+            args = tuple(src if a is self else a for a in args)  # x *= x
+        return self._assign(op(src, *args, **kwargs))
+
+    def _assign(self, result: Tensor) -> Tensor:
         if self.requires_grad and self.grad_fn is None and grad_mode._state.enabled:
             raise RuntimeError(
                 f"a leaf tensor that requires grad (shape {self.shape}) is being used in an "
                 "in-place operation; wrap it in chainrule.no_grad() or use an out-of-place op"
             )
+        if _dtype._category(result._data.dtype) > _dtype._category(self._data.dtype):
+            raise RuntimeError(f"in-place op: result type {result.dtype} can't be cast to the "
+                               f"tensor's dtype {self.dtype} (use an out-of-place op)")
         if result.grad_fn is None:
             if result._data.shape != self._data.shape:
                 raise RuntimeError(f"in-place op: result shape {result.shape} does not match "
@@ -278,28 +290,48 @@ class Tensor:
             self.grad_fn, self._out_index, self.requires_grad = result.grad_fn, 0, True
         return self
 
-    def add_(self, other, *, alpha=1): return self._inplace(_ew.add(self, other, alpha=alpha))
-    def sub_(self, other, *, alpha=1): return self._inplace(_ew.sub(self, other, alpha=alpha))
-    def mul_(self, other): return self._inplace(_ew.mul(self, other))
-    def div_(self, other): return self._inplace(_ew.div(self, other))
-    def pow_(self, e): return self._inplace(_ew.pow(self, e))
-    def clamp_(self, min=None, max=None): return self._inplace(_ew.clamp(self, min, max))  # noqa: A002
-    def neg_(self): return self._inplace(_ew.neg(self))
-    def exp_(self): return self._inplace(_ew.exp(self))
-    def sqrt_(self): return self._inplace(_ew.sqrt(self))
-    def relu_(self): return self._inplace(_ew.relu(self))
-    def sigmoid_(self): return self._inplace(_ew.sigmoid(self))
-    def tanh_(self): return self._inplace(_ew.tanh(self))
-    def abs_(self): return self._inplace(_ew.abs(self))
-    def masked_fill_(self, mask, value): return self._inplace(_shape.masked_fill(self, mask, value))
+    def _inplace_ufunc(self, ufunc, op, other, **kwargs) -> Tensor:
+        """``self = op(self, other, **kwargs)``, in place. When that records no graph and
+        ``other`` needs no cast or broadcast, ``ufunc`` writes straight into this tensor's array
+        (no temporary, no copy: ``p -= lr * p.grad`` under no_grad)."""
+        data = self._data
+        recording = grad_mode._state.enabled and (
+            self.requires_grad or (isinstance(other, Tensor) and other.requires_grad))
+        if not recording and kwargs.get("alpha", 1) == 1 and data.dtype.kind == "f":
+            if isinstance(other, Tensor):
+                if other._data.dtype is data.dtype and other._data.shape == data.shape:
+                    ufunc(data, other._data, out=data)
+                    return self
+            elif type(other) in (float, int):
+                ufunc(data, other, out=data)
+                return self
+        return self._inplace(op, other, **kwargs)
+
+    def add_(self, other, *, alpha=1):
+        return self._inplace_ufunc(np.add, _ew.add, other, alpha=alpha)
+
+    def sub_(self, other, *, alpha=1):
+        return self._inplace_ufunc(np.subtract, _ew.sub, other, alpha=alpha)
+
+    def mul_(self, other): return self._inplace_ufunc(np.multiply, _ew.mul, other)
+    def div_(self, other): return self._inplace_ufunc(np.true_divide, _ew.div, other)
+    def pow_(self, e): return self._inplace(_ew.pow, e)
+    def clamp_(self, min=None, max=None): return self._inplace(_ew.clamp, min, max)  # noqa: A002
+    def neg_(self): return self._inplace(_ew.neg)
+    def exp_(self): return self._inplace(_ew.exp)
+    def sqrt_(self): return self._inplace(_ew.sqrt)
+    def relu_(self): return self._inplace(_ew.relu)
+    def sigmoid_(self): return self._inplace(_ew.sigmoid)
+    def tanh_(self): return self._inplace(_ew.tanh)
+    def abs_(self): return self._inplace(_ew.abs)
+    def masked_fill_(self, mask, value): return self._inplace(_shape.masked_fill, mask, value)
 
     def copy_(self, src) -> Tensor:
         src = src if isinstance(src, Tensor) else Tensor._wrap(array_from(src))
-        res = _ew.add(_shape.expand(src.to(self.dtype), *self.shape), 0)
-        return self._inplace(res)
+        return self._assign(_ew.add(_shape.expand(src.to(self.dtype), *self.shape), 0))
 
     def fill_(self, value) -> Tensor:
-        return self._inplace(Tensor._wrap(np.full(self.shape, value, self.dtype)))
+        return self._assign(Tensor._wrap(np.full(self.shape, value, self.dtype)))
 
     def zero_(self) -> Tensor:
         return self.fill_(0)
@@ -307,12 +339,12 @@ class Tensor:
     def uniform_(self, a=0.0, b=1.0, *, generator=None) -> Tensor:
         from chainrule.random import rng
 
-        return self._inplace(Tensor._wrap(rng(generator).uniform(a, b, self.shape)))
+        return self._assign(Tensor._wrap(rng(generator).uniform(a, b, self.shape)))
 
     def normal_(self, mean=0.0, std=1.0, *, generator=None) -> Tensor:
         from chainrule.random import rng
 
-        return self._inplace(Tensor._wrap(rng(generator).normal(mean, std, self.shape)))
+        return self._assign(Tensor._wrap(rng(generator).normal(mean, std, self.shape)))
 
     def __setitem__(self, key, value) -> None:
         if not (grad_mode._state.enabled and (self.requires_grad or (
@@ -320,7 +352,7 @@ class Tensor:
             v = value._data if isinstance(value, Tensor) else value
             self._data[_shape._index(key)] = v
             return
-        self._inplace(_shape.setitem(self, key, value))
+        self._inplace(_shape.setitem, key, value)
 
     # --- dtype ---
     def to(self, *args, **kwargs) -> Tensor:
@@ -447,10 +479,18 @@ class Tensor:
     def logical_not(self): return _ew.logical_not(self)
 
     # --- reductions ---
-    def sum(self, dim=None, keepdim=False, *, dtype=None): return _red.sum(self, dim, keepdim, dtype=dtype)
-    def mean(self, dim=None, keepdim=False, *, dtype=None): return _red.mean(self, dim, keepdim, dtype=dtype)
-    def var(self, dim=None, unbiased=None, keepdim=False, *, correction=None): return _red.var(self, dim, unbiased, keepdim, correction=correction)
-    def std(self, dim=None, unbiased=None, keepdim=False, *, correction=None): return _red.std(self, dim, unbiased, keepdim, correction=correction)
+    def sum(self, dim=None, keepdim=False, *, dtype=None):
+        return _red.sum(self, dim, keepdim, dtype=dtype)
+
+    def mean(self, dim=None, keepdim=False, *, dtype=None):
+        return _red.mean(self, dim, keepdim, dtype=dtype)
+
+    def var(self, dim=None, unbiased=None, keepdim=False, *, correction=None):
+        return _red.var(self, dim, unbiased, keepdim, correction=correction)
+
+    def std(self, dim=None, unbiased=None, keepdim=False, *, correction=None):
+        return _red.std(self, dim, unbiased, keepdim, correction=correction)
+
     def prod(self, dim=None, keepdim=False): return _red.prod(self, dim, keepdim)
     def max(self, dim=None, keepdim=False): return _red.max(self, dim, keepdim)
     def min(self, dim=None, keepdim=False): return _red.min(self, dim, keepdim)
@@ -470,7 +510,8 @@ class Tensor:
     def reshape(self, *shape): return _shape.reshape(self, *shape)
     def view(self, *shape):
         if len(shape) == 1 and not isinstance(shape[0], (int, tuple, list)):
-            return self.to(shape[0])
+            # NOTE: view(dtype) reinterprets the bytes (no gradient flows), as in PyTorch.
+            return Tensor._wrap(self._data.view(_dtype.to_dtype(shape[0])))
         return _shape.reshape(self, *shape)
     def view_as(self, other): return _shape.reshape(self, other.shape)
     def reshape_as(self, other): return _shape.reshape(self, other.shape)
@@ -504,6 +545,7 @@ class _HookHandle:
             self._hooks.remove(self._hook)
 
 
+from chainrule.autograd import engine as _engine  # noqa: E402
 from chainrule.ops import elementwise as _ew  # noqa: E402
 from chainrule.ops import linalg as _la  # noqa: E402
 from chainrule.ops import reduction as _red  # noqa: E402

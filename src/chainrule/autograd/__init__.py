@@ -3,8 +3,8 @@
 from chainrule.autograd.anomaly import detect_anomaly, set_detect_anomaly
 from chainrule.autograd.engine import backward, grad
 from chainrule.autograd.function import Function
-from chainrule.autograd.gradcheck import GradcheckError, gradcheck
 from chainrule.autograd.grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from chainrule.autograd.gradcheck import GradcheckError, gradcheck
 
 __all__ = [
     "Function", "GradcheckError", "backward", "detect_anomaly", "enable_grad", "grad",

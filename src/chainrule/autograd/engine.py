@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from chainrule.autograd import grad_mode
-from chainrule.autograd.function import _anomaly, Function
+from chainrule.autograd.function import Function, _anomaly
 from chainrule.tensor import Tensor
 
 _SECOND_BACKWARD = (
@@ -39,10 +39,6 @@ def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     return grad
 
 
-def _add(acc: np.ndarray | None, g: np.ndarray) -> np.ndarray:
-    return g if acc is None else acc + g
-
-
 class _Owned:
     """Makes sure no two ``.grad`` tensors share memory, and ``.grad`` is writable."""
 
@@ -51,7 +47,8 @@ class _Owned:
 
     def take(self, g: np.ndarray) -> np.ndarray:
         owner = g if g.base is None else g.base
-        if id(owner) in self.ids or not g.flags.writeable or not g.flags.c_contiguous:
+        flags = g.flags
+        if id(owner) in self.ids or not (flags.writeable and flags.c_contiguous):
             g = g.copy()
             owner = g
         self.ids.add(id(owner))
@@ -92,6 +89,30 @@ def _check_finite(node: Function, grads: tuple) -> None:
             )
 
 
+def _count_consumers(roots: Sequence[Tensor]) -> dict[Function, int]:
+    """For every node reachable from the roots, how many edges will send it a gradient."""
+    deps: dict[Function, int] = {}
+    stack = []
+    for r in roots:
+        if r.grad_fn is not None and r.grad_fn not in deps:
+            deps[r.grad_fn] = 0
+            stack.append(r.grad_fn)
+    while stack:
+        node = stack.pop()
+        if node._freed:
+            raise RuntimeError(_SECOND_BACKWARD)
+        for p, needed in zip(node._parents, node.needs_input_grad):
+            if needed and p.requires_grad:
+                fn = p.grad_fn
+                if fn is not None:
+                    if fn in deps:
+                        deps[fn] += 1
+                    else:
+                        deps[fn] = 1
+                        stack.append(fn)
+    return deps
+
+
 def run_backward(
     roots: Sequence[Tensor],
     root_grads: Sequence[np.ndarray],
@@ -105,45 +126,28 @@ def run_backward(
     """
     want = None if inputs is None else {id(t): k for k, t in enumerate(inputs)}
     found: list[np.ndarray | None] = [None] * (len(inputs) if inputs is not None else 0)
+    deps = _count_consumers(roots)
 
-    # Count, for every node reachable from the roots, the consumers that will feed it.
-    deps: dict[Function, int] = {}
-    stack = []
-    for r in roots:
-        if r.grad_fn is not None and r.grad_fn not in deps:
-            deps[r.grad_fn] = 0
-            stack.append(r.grad_fn)
-    while stack:
-        node = stack.pop()
-        if node._freed:
-            raise RuntimeError(_SECOND_BACKWARD)
-        for p in node._parents:
-            if isinstance(p, Tensor) and p.requires_grad:
-                fn = p.grad_fn
-                if fn is not None:
-                    if fn in deps:
-                        deps[fn] += 1
-                    else:
-                        deps[fn] = 1
-                        stack.append(fn)
-
-    buffers: dict[Function, list] = {}
-    leaves: dict[int, list] = {}  # id -> [tensor, summed grad]
+    buffers: dict[Function, list] = {}  # node -> summed gradient of each of its outputs
+    leaves: dict[int, list] = {}  # id -> [tensor, summed grad, whether the engine made the sum]
 
     def send(t: Tensor, g: np.ndarray) -> None:
         fn = t.grad_fn
         if fn is None:
             entry = leaves.get(id(t))
             if entry is None:
-                leaves[id(t)] = [t, g]
+                leaves[id(t)] = [t, g, False]
+            elif entry[2]:
+                np.add(entry[1], g, out=entry[1])  # NOTE: a sum made here, so ours to update
             else:
                 entry[1] = entry[1] + g
+                entry[2] = True
             return
         buf = buffers.get(fn)
         if buf is None:
             buf = buffers[fn] = [None] * fn._n_out
         i = t._out_index
-        buf[i] = _add(buf[i], g)
+        buf[i] = g if buf[i] is None else buf[i] + g
 
     for r, g in zip(roots, root_grads):
         if not r.requires_grad:
@@ -172,11 +176,11 @@ def run_backward(
             if want is not None:
                 for i, g in enumerate(grads):
                     # non-leaf inputs are recognised by their node and output index
-                    for t_id, k in want.items():
+                    for k in want.values():
                         t = inputs[k]
                         if t.grad_fn is node and t._out_index == i:
                             found[k] = g
-            parents = node._parents
+            parents, needs = node._parents, node.needs_input_grad
             if node._n_out == 1:
                 out = None if grads[0] is None else node.backward(node, grads[0])
             else:
@@ -200,16 +204,16 @@ def run_backward(
                 _check_finite(node, out)
             if not retain_graph:
                 node._release()
-            for p, g in zip(parents, out):
-                if not isinstance(p, Tensor) or not p.requires_grad:
+            for p, needed, g in zip(parents, needs, out):
+                if not needed or not p.requires_grad:
                     continue
                 if g is not None:
-                    if isinstance(g, Tensor):
-                        g = g._data
+                    if type(g) is not np.ndarray:
+                        g = g._data if isinstance(g, Tensor) else np.asarray(g)
                     pd = p._data
                     if g.shape != pd.shape:
                         g = unbroadcast(g, pd.shape)
-                    if g.dtype != pd.dtype:
+                    if g.dtype is not pd.dtype and g.dtype != pd.dtype:
                         g = g.astype(pd.dtype)
                     send(p, g)
                 fn = p.grad_fn
@@ -217,7 +221,7 @@ def run_backward(
                     deps[fn] -= 1
                     if deps[fn] == 0:
                         ready.append(fn)
-        for t, g in leaves.values():
+        for t, g, _ in leaves.values():
             if t._hooks:
                 g = _run_hooks(t, g)
             if want is not None:
@@ -238,7 +242,9 @@ def _as_grad(t: Tensor, g, what: str) -> np.ndarray:
                 f"{what}: grad can be implicitly created only for scalar outputs, but the output "
                 f"has shape {t.shape}; pass gradient= (a tensor of that shape)"
             )
-        return np.ones(t._data.shape, t._data.dtype)
+        g = np.empty(t._data.shape, t._data.dtype)
+        g.fill(1)
+        return g
     g = g._data if isinstance(g, Tensor) else np.asarray(g, dtype=t._data.dtype)
     if g.shape != t._data.shape:
         raise RuntimeError(

@@ -90,18 +90,18 @@ class Function:
     @classmethod
     def apply(cls, *args: Any, **kwargs: Any) -> Any:
         arrays = []
-        requires = False
+        needs = []
         for a in args:
             if isinstance(a, Tensor):
                 arrays.append(a._data)
-                if a.requires_grad:
-                    requires = True
+                needs.append(a.requires_grad)
             else:
                 arrays.append(a)
+                needs.append(False)
         ctx = cls()
-        requires = requires and grad_mode._state.enabled
+        requires = grad_mode._state.enabled and True in needs
         if requires:
-            ctx.needs_input_grad = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
+            ctx.needs_input_grad = tuple(needs)
             ctx._parents = args
             if _anomaly["enabled"]:
                 import traceback

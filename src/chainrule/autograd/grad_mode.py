@@ -23,12 +23,47 @@ def is_grad_enabled() -> bool:
     return _state.enabled
 
 
-def set_grad_enabled(mode: bool) -> None:
-    _state.enabled = bool(mode)
+class set_grad_enabled:  # noqa: N801 (PyTorch's name)
+    """Turn recording on or off: as a call (the mode stays), a context manager (the mode is
+    restored on exit) or a decorator.
+
+    >>> import chainrule
+    >>> with chainrule.set_grad_enabled(False):
+    ...     chainrule.is_grad_enabled()
+    False
+    >>> chainrule.is_grad_enabled()
+    True
+    """
+
+    def __init__(self, mode: bool) -> None:
+        self._prev, self._mode = _state.enabled, bool(mode)
+        _state.enabled = self._mode
+
+    def __enter__(self) -> None:
+        pass  # the mode was set on construction
+
+    def __exit__(self, *exc) -> None:
+        _state.enabled = self._prev
+
+    def __call__(self, fn):
+        _state.enabled = self._prev  # as a decorator, nothing changes until fn runs
+        mode = self._mode
+
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            with set_grad_enabled(mode):
+                return fn(*args, **kwargs)
+
+        return wrapper
 
 
 class _GradMode:
     _mode = True
+
+    def __new__(cls, fn=None):
+        if fn is None:
+            return super().__new__(cls)
+        return cls()(fn)  # used as a bare decorator: @no_grad
 
     def __enter__(self) -> None:
         self._prev = _state.enabled

@@ -298,15 +298,16 @@ class Clamp(Function):
 
 
 class Step(Function):
-    """Piecewise-constant maps (sign, floor, ceil, round, trunc): zero gradient everywhere."""
+    """Piecewise-constant maps (sign, floor, ceil, round, trunc, floor division): zero gradient
+    everywhere, also for the extra operands (``ufunc(x, *args)``)."""
 
     @staticmethod
-    def forward(ctx, x, ufunc):
-        return ufunc(x)
+    def forward(ctx, x, ufunc, *args):
+        return ufunc(x, *args)
 
     @staticmethod
     def backward(ctx, grad):
-        return np.zeros_like(grad), None
+        return tuple(np.zeros_like(grad) if n else None for n in ctx.needs_input_grad)
 
 
 class Cast(Function):
@@ -333,8 +334,21 @@ class Clone(Function):
 # --- public functions ---
 
 
+_PY_NUMBERS = (float, int, bool)
+
+
 def _prepare(a, b):
     """Operands for a binary op, cast as PyTorch's type promotion says."""
+    # NOTE: fast paths for the common cases that need no cast: two tensors of one dtype (NumPy's
+    # built-in dtypes are singletons, so `is` finds them) and a float tensor with a Python number.
+    if isinstance(a, Tensor):
+        if isinstance(b, Tensor):
+            if a._data.dtype is b._data.dtype:
+                return a, b
+        elif type(b) in _PY_NUMBERS and a._data.dtype.kind == "f":
+            return a, b
+    elif isinstance(b, Tensor) and type(a) in _PY_NUMBERS and b._data.dtype.kind == "f":
+        return a, b
     a, b = as_tensor_like(a), as_tensor_like(b)
     if isinstance(a, Tensor):
         if isinstance(b, Tensor):
@@ -351,6 +365,26 @@ def _prepare(a, b):
     return a, (b if dt == b._data.dtype else b.to(dt))
 
 
+def _apply2(op: type[Function], name: str, a, b):
+    """``op.apply(a, b)``, with an error naming the op and shapes when they do not broadcast."""
+    try:
+        return op.apply(a, b)
+    except ValueError:
+        _check_broadcast(name, a, b)
+        raise
+
+
+def _check_broadcast(name: str, a, b) -> None:
+    sa, sb = np.shape(_arr(a)), np.shape(_arr(b))
+    try:
+        np.broadcast_shapes(sa, sb)
+    except ValueError:
+        raise RuntimeError(
+            f"{name}: shapes {sa} and {sb} do not broadcast (aligned from the right, each pair "
+            "of sizes must be equal or contain a 1)"
+        ) from None
+
+
 def add(input, other, *, alpha=1):
     """``input + alpha * other`` with broadcasting.
 
@@ -360,19 +394,19 @@ def add(input, other, *, alpha=1):
     """
     if alpha != 1:
         other = mul(other, alpha)
-    return Add.apply(*_prepare(input, other))
+    return _apply2(Add, "add", *_prepare(input, other))
 
 
 def sub(input, other, *, alpha=1):
     """``input - alpha * other`` with broadcasting."""
     if alpha != 1:
         other = mul(other, alpha)
-    return Sub.apply(*_prepare(input, other))
+    return _apply2(Sub, "sub", *_prepare(input, other))
 
 
 def mul(input, other):
     """Elementwise product with broadcasting."""
-    return Mul.apply(*_prepare(input, other))
+    return _apply2(Mul, "mul", *_prepare(input, other))
 
 
 def div(input, other, *, rounding_mode=None):
@@ -383,7 +417,8 @@ def div(input, other, *, rounding_mode=None):
     tensor([1.5, 2. ])
     """
     if rounding_mode not in (None, "floor", "trunc"):
-        raise ValueError(f"div: rounding_mode must be None, 'floor' or 'trunc', got {rounding_mode!r}")
+        raise ValueError(
+            f"div: rounding_mode must be None, 'floor' or 'trunc', got {rounding_mode!r}")
     a, b = _prepare(input, other)
     t = a if isinstance(a, Tensor) else b
     if t._data.dtype.kind in "biu":
@@ -395,9 +430,12 @@ def div(input, other, *, rounding_mode=None):
             x, y = _arr(a), _arr(b)
             q = np.floor_divide(x, y) if rounding_mode == "floor" else np.trunc(x / y)
             return Tensor._wrap(np.asarray(q).astype(t._data.dtype))
-    q = Div.apply(a, b)
     if rounding_mode == "floor":
-        return floor(q)
+        # NOTE: np.floor_divide rounds like PyTorch (via fmod): 1.5 // 0.3 is 4 in float32, where
+        # floor(1.5 / 0.3) would give 5 because the quotient rounds up to 5.0.
+        _check_broadcast("div", a, b)
+        return Step.apply(a, np.floor_divide, b)
+    q = _apply2(Div, "div", a, b)
     if rounding_mode == "trunc":
         return trunc(q)
     return q
@@ -412,17 +450,17 @@ def pow(input, exponent):  # noqa: A001 (PyTorch's name)
     a, b = _prepare(input, exponent)
     if isinstance(a, Tensor) and a._data.dtype.kind in "iu" and isinstance(b, int) and b < 0:
         raise ValueError(f"pow: integers to negative integer powers are not allowed (got {b})")
-    return Pow.apply(a, b)
+    return _apply2(Pow, "pow", a, b)
 
 
 def maximum(input, other):
     """Elementwise maximum of two tensors (ties split the gradient)."""
-    return Maximum.apply(*_prepare(input, other))
+    return _apply2(Maximum, "maximum", *_prepare(input, other))
 
 
 def minimum(input, other):
     """Elementwise minimum of two tensors (ties split the gradient)."""
-    return Minimum.apply(*_prepare(input, other))
+    return _apply2(Minimum, "minimum", *_prepare(input, other))
 
 
 def neg(input):
@@ -495,6 +533,13 @@ def clamp(input, min=None, max=None):  # noqa: A002
     """Limit every element to ``[min, max]`` (either bound may be None)."""
     if min is None and max is None:
         raise ValueError("clamp: at least one of min and max must be given")
+    if any(isinstance(b, Tensor) and b.requires_grad for b in (min, max)):
+        # NOTE: bounds that need a gradient: composed from where, so a bound gets the gradient
+        # where it is the result and x keeps it on the bounds (PyTorch's convention).
+        from chainrule.ops.shape import where
+
+        y = input if min is None else where(lt(input, min), min, input)
+        return y if max is None else where(gt(y, max), max, y)
     lo = min._data if isinstance(min, Tensor) else min
     hi = max._data if isinstance(max, Tensor) else max
     if isinstance(lo, float) or isinstance(hi, float):
@@ -539,7 +584,11 @@ def reciprocal(input):
 
 def _compare(ufunc, a, b) -> Tensor:
     a, b = _prepare(a, b)
-    return Tensor._wrap(ufunc(_arr(a), _arr(b)))
+    try:
+        return Tensor._wrap(ufunc(_arr(a), _arr(b)))
+    except ValueError:
+        _check_broadcast(ufunc.__name__, a, b)
+        raise
 
 
 def eq(input, other):

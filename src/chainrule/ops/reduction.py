@@ -36,7 +36,19 @@ def _keep(grad: np.ndarray, axes: tuple, keepdim: bool) -> np.ndarray:
     """Put back the reduced axes (as size 1) so ``grad`` broadcasts against the input."""
     if keepdim or not axes:
         return grad
-    return np.expand_dims(grad, axes)
+    shape = list(grad.shape)
+    for a in sorted(axes):  # the axes are normalised, as _axes returns them
+        shape.insert(a, 1)
+    return grad.reshape(shape)
+
+
+def _spread(grad: np.ndarray, shape: tuple) -> np.ndarray:
+    """``grad`` (with the reduced axes kept) copied over the input's ``shape``."""
+    # NOTE: a new array, not np.broadcast_to's read-only view: broadcast_to's Python overhead
+    # costs more than filling a small array, and a leaf's .grad would need a writable copy anyway.
+    out = np.empty(shape, grad.dtype)
+    out[...] = grad
+    return out
 
 
 # --- sums and means ---
@@ -46,11 +58,11 @@ class Sum(Function):
     @staticmethod
     def forward(ctx, x, axes, keepdim):
         ctx.shape, ctx.axes, ctx.keepdim = x.shape, axes, keepdim
-        return np.sum(x, axis=axes, keepdims=keepdim)
+        return np.add.reduce(x, axis=axes, keepdims=keepdim)
 
     @staticmethod
     def backward(ctx, grad):
-        return np.broadcast_to(_keep(grad, ctx.axes, ctx.keepdim), ctx.shape), None, None
+        return _spread(_keep(grad, ctx.axes, ctx.keepdim), ctx.shape), None, None
 
 
 class Mean(Function):
@@ -63,7 +75,7 @@ class Mean(Function):
     @staticmethod
     def backward(ctx, grad):
         g = _keep(grad, ctx.axes, ctx.keepdim) * (1.0 / builtins.max(ctx.n, 1))
-        return np.broadcast_to(g, ctx.shape), None, None
+        return _spread(g, ctx.shape), None, None
 
 
 class Var(Function):
@@ -161,7 +173,8 @@ class ValuesIndices(NamedTuple):
 
 def _minmax(input, dim, keepdim, largest, name):
     if input._data.size == 0:
-        raise RuntimeError(f"{name}: cannot reduce a tensor of shape {input.shape} with no elements")
+        raise RuntimeError(
+            f"{name}: cannot reduce a tensor of shape {input.shape} with no elements")
     if dim is None:
         return AMax.apply(input, None, False, largest)
     if isinstance(dim, Tensor):  # torch.max(a, b): the elementwise form
@@ -267,7 +280,8 @@ def std(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
 
 def prod(input, dim=None, keepdim=False):
     """Product of all elements, or along one ``dim``."""
-    axis = None if dim is None else _axes(dim, input.ndim, "prod")[0]
+    axes = () if dim is None else _axes(dim, input.ndim, "prod")  # () for a 0-d input
+    axis = axes[0] if axes else None
     return Prod.apply(input, axis, keepdim)
 
 

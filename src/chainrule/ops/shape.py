@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 
+from chainrule._dtype import result_type
 from chainrule.autograd.function import Function
 from chainrule.ops.reduction import _axes
 from chainrule.tensor import Tensor, as_tensor_like
@@ -134,6 +135,11 @@ def _index(key):
     if isinstance(key, tuple):
         return tuple(k._data if isinstance(k, Tensor) else k for k in key)
     if isinstance(key, list):
+        # NOTE: a list holding slices, None or Ellipsis can only be a tuple of indices; any other
+        # list is one integer index, also a nested one (NumPy's rule, and PyTorch's once its
+        # deprecated tuple reading of x[[[0, 1], [2, 2]]] is gone).
+        if any(isinstance(k, slice) or k is None or k is Ellipsis for k in key):
+            return _index(tuple(key))
         return np.asarray([k._data if isinstance(k, Tensor) else k for k in key])
     return key
 
@@ -352,13 +358,16 @@ def gather(input, dim, index):
             f"gather: index must be an integer tensor with {input.ndim} dims like the input "
             f"{input.shape}, got dtype {idx.dtype} and shape {idx.shape}"
         )
-    (axis,) = _axes(dim, input.ndim, "gather")
+    (axis,) = _axes(dim, input.ndim, "gather") or (None,)
+    if axis is None:  # a 0-d input and index
+        return reshape(gather(reshape(input, 1), 0, idx.reshape(1)), ())
     for a, (n, m) in enumerate(zip(idx.shape, input.shape)):
         if a != axis and n > m:
             raise RuntimeError(f"gather: index {idx.shape} is larger than input {input.shape} "
                                f"at dim {a}")
-    if idx.size and (idx.min() < -input.shape[axis] or idx.max() >= input.shape[axis]):
-        raise IndexError(f"gather: index out of range for dim {axis} of size {input.shape[axis]}")
+    if idx.size and (idx.min() < 0 or idx.max() >= input.shape[axis]):
+        raise IndexError(f"gather: index out of range for dim {axis} of size {input.shape[axis]} "
+                         f"(indices must be in [0, {input.shape[axis] - 1}], as in PyTorch)")
     return Gather.apply(input, axis, idx)
 
 
@@ -387,7 +396,9 @@ def _same_dtype(tensors, op):
     ts = [as_tensor_like(t) for t in tensors]
     if not ts:
         raise ValueError(f"{op}: expected a non-empty sequence of tensors")
-    dt = np.result_type(*[t._data.dtype for t in ts])
+    dt = ts[0]._data.dtype
+    for t in ts[1:]:  # PyTorch's promotion (int64 with float32 gives float32, not float64)
+        dt = result_type(np.empty(0, dt), np.empty(0, t._data.dtype))
     return [t if t._data.dtype == dt else t.to(dt) for t in ts]
 
 

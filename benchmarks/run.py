@@ -1,0 +1,134 @@
+"""Side-by-side speed of chainrule and PyTorch on the reference workloads.
+
+Usage::
+
+    python benchmarks/run.py                    # every workload, full protocol
+    python benchmarks/run.py --only mlp matmul  # workloads whose name contains a substring
+    python benchmarks/run.py --quick            # fewer and shorter rounds
+    python benchmarks/run.py --markdown         # also print a README-ready table
+
+Each workload registers itself from a module in ``benchmarks/workloads/``; the timing protocol
+is described in ``benchmarks/harness.py``. Timings are medians per step; ratio is chainrule's
+median over PyTorch's, so lower is better for chainrule.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+import platform
+import sys
+
+import harness
+import numpy as np
+import workloads
+from harness import Result, Workload
+
+
+def load_workloads() -> list[Workload]:
+    """Import every module of ``benchmarks/workloads`` (each registers its workloads)."""
+    for info in sorted(pkgutil.iter_modules(workloads.__path__), key=lambda m: m.name):
+        importlib.import_module(f"workloads.{info.name}")
+    return list(harness.REGISTRY.values())
+
+
+def _seconds(t: float) -> str:
+    if t >= 1:
+        return f"{t:.2f} s"
+    if t >= 1e-3:
+        return f"{t * 1e3:.3g} ms"
+    return f"{t * 1e6:.3g} µs"
+
+
+def _bar(w: Workload) -> str:
+    parts = []
+    if w.bar is not None:
+        parts.append(f"<= {w.bar:g}x")
+    if w.max_seconds is not None:
+        parts.append(f"< {_seconds(w.max_seconds)}")
+    return ", ".join(parts) or "-"
+
+
+def _verdict(r: Result) -> str:
+    return {True: "PASS", False: "FAIL", None: "-"}[r.passed]
+
+
+def _row(r: Result, noise: bool) -> list[str]:
+    w = r.workload
+    cells = [w.name, _seconds(r.median("chainrule")), _seconds(r.median("torch")),
+             f"{r.ratio:.2f}x", _bar(w), _verdict(r)]
+    notes = [f"{side} {_seconds(r.median(side))}" for side in w.references]
+    if noise:
+        notes.append("spread " + "/".join(f"{r.spread(s):.0%}" for s in ("chainrule", "torch")))
+    return [*cells, "; ".join(notes)]
+
+
+HEADER = ["workload", "chainrule", "PyTorch", "ratio", "bar", "result", "notes"]
+
+
+def format_text(results: list[Result]) -> str:
+    rows = [HEADER] + [_row(r, noise=True) for r in results]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(HEADER))]
+    lines = []
+    for k, row in enumerate(rows):
+        lines.append("  ".join(c.ljust(n) for c, n in zip(row, widths)).rstrip())
+        if k == 0:
+            lines.append("  ".join("-" * n for n in widths))
+    return "\n".join(lines)
+
+
+def format_markdown(results: list[Result]) -> str:
+    rows = [_row(r, noise=False) for r in results]
+    lines = ["| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def environment() -> str:
+    import torch
+
+    return (f"Python {platform.python_version()}, NumPy {np.__version__}, "
+            f"PyTorch {torch.__version__} ({torch.get_num_threads()} threads), "
+            f"{platform.machine()}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--only", nargs="+", metavar="NAME",
+                        help="run the workloads whose name contains any of these substrings")
+    parser.add_argument("--quick", action="store_true", help="fewer, shorter rounds")
+    parser.add_argument("--markdown", action="store_true",
+                        help="also print the table as Markdown (for the README)")
+    parser.add_argument("--list", action="store_true", help="list the workloads and exit")
+    parser.add_argument("--strict", action="store_true",
+                        help="exit with status 1 if any workload fails its bar")
+    args = parser.parse_args(argv)
+
+    chosen = load_workloads()
+    if args.only:
+        chosen = [w for w in chosen if any(s in w.name for s in args.only)]
+        if not chosen:
+            parser.error(f"no workload name contains any of {args.only}; see --list")
+    if args.list:
+        for w in chosen:
+            print(f"{w.name:24} bar {_bar(w):14} {w.description}")
+        return 0
+
+    print(environment(), file=sys.stderr)
+    results = []
+    for w in chosen:
+        print(f"running {w.name} ...", file=sys.stderr, flush=True)
+        results.append(harness.measure(w, quick=args.quick))
+    print(format_text(results))
+    if args.markdown:
+        print()
+        print(format_markdown(results))
+    failed = [r.workload.name for r in results if r.passed is False]
+    if failed:
+        print(f"\nFAIL: {', '.join(failed)}", file=sys.stderr)
+    return 1 if failed and args.strict else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Benchmark workloads: every module here registers its workloads when imported."""
