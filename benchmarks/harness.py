@@ -60,6 +60,7 @@ class Workload:
 class Result:
     workload: Workload
     times: dict[str, list[float]]  # side -> per-step seconds, one entry per timed block
+    error: str | None = None  # why the workload could not run (its times are then empty)
 
     def median(self, side: str) -> float:
         return statistics.median(self.times[side])
@@ -79,6 +80,8 @@ class Result:
     @property
     def passed(self) -> bool | None:
         """True / False against the workload's bars, None when it has no bar."""
+        if self.error is not None:
+            return False
         w = self.workload
         checks = []
         if w.bar is not None:

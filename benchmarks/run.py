@@ -6,6 +6,7 @@ Usage::
     python benchmarks/run.py --only mlp matmul  # workloads whose name contains a substring
     python benchmarks/run.py --quick            # fewer and shorter rounds
     python benchmarks/run.py --markdown         # also print a README-ready table
+    python benchmarks/run.py --threads 1        # both frameworks on one core (BLAS included)
 
 Each workload registers itself from a module in ``benchmarks/workloads/``; the timing protocol
 is described in ``benchmarks/harness.py``. Timings are medians per step; ratio is chainrule's
@@ -16,12 +17,13 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import pkgutil
 import platform
 import sys
+import traceback
 
 import harness
-import numpy as np
 import workloads
 from harness import Result, Workload
 
@@ -56,8 +58,10 @@ def _verdict(r: Result) -> str:
 
 def _row(r: Result, noise: bool) -> list[str]:
     w = r.workload
+    if r.error is not None:
+        return [w.name, "-", "-", "-", _bar(w), "ERROR", r.error]
     cells = [w.name, _seconds(r.median("chainrule")), _seconds(r.median("torch")),
-             f"{r.ratio:.2f}x", _bar(w), _verdict(r)]
+             f"{r.ratio:.3f}x", _bar(w), _verdict(r)]
     notes = [f"{side} {_seconds(r.median(side))}" for side in w.references]
     if noise:
         notes.append("spread " + "/".join(f"{r.spread(s):.0%}" for s in ("chainrule", "torch")))
@@ -85,7 +89,17 @@ def format_markdown(results: list[Result]) -> str:
     return "\n".join(lines)
 
 
+def set_threads(n: int) -> None:
+    """Limit NumPy's BLAS and PyTorch to ``n`` threads; must run before either is imported."""
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = str(n)
+    import torch
+
+    torch.set_num_threads(n)
+
+
 def environment() -> str:
+    import numpy as np
     import torch
 
     return (f"Python {platform.python_version()}, NumPy {np.__version__}, "
@@ -103,7 +117,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--list", action="store_true", help="list the workloads and exit")
     parser.add_argument("--strict", action="store_true",
                         help="exit with status 1 if any workload fails its bar")
+    parser.add_argument("--threads", type=int, metavar="N",
+                        help="run both frameworks (and their BLAS) on N threads; by default "
+                             "each keeps its own default")
     args = parser.parse_args(argv)
+    if args.threads:
+        set_threads(args.threads)
 
     chosen = load_workloads()
     if args.only:
@@ -119,7 +138,11 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     for w in chosen:
         print(f"running {w.name} ...", file=sys.stderr, flush=True)
-        results.append(harness.measure(w, quick=args.quick))
+        try:
+            results.append(harness.measure(w, quick=args.quick))
+        except Exception as e:  # one broken workload must not hide the others' results
+            traceback.print_exc()
+            results.append(Result(w, {}, error=f"{type(e).__name__}: {e}".splitlines()[0]))
     print(format_text(results))
     if args.markdown:
         print()

@@ -5,6 +5,10 @@ Batch 32, sequence 64, input 32, hidden 256, 10 classes, time-major input. A han
 LSTM step runs alongside as a reference: the input projection in one GEMM, one GEMM per step
 with all gates, in-place gate math and the weight gradients as one GEMM over all steps. It is
 the floor for a NumPy framework, so the ratio says what chainrule's layer adds on top.
+
+chainrule's recurrent primitives run their GEMMs on one BLAS thread (see
+``chainrule.ops.recurrent._one_blas_thread``); the reference does the same. PyTorch uses its
+default threads.
 """
 
 from __future__ import annotations
@@ -76,7 +80,10 @@ def _torch(mode):
 
 
 def _numpy_lstm():
-    """The LSTM step written by hand in NumPy (textbook gate math, every trick of the brief)."""
+    """The LSTM step written by hand in NumPy (textbook gate math, every trick of the brief),
+    on one BLAS thread like chainrule's recurrent primitives."""
+    from chainrule.ops.conv import _OpenBLAS
+
     x, y, w = _data("LSTM")
     w_ih, w_hh, wf = w["weight_ih_l0"], w["weight_hh_l0"], w["fc.weight"]
     bias = w["bias_ih_l0"] + w["bias_hh_l0"]
@@ -91,6 +98,10 @@ def _numpy_lstm():
         np.reciprocal(a, out=a)
 
     def step():
+        with _OpenBLAS.single_threaded():
+            body()
+
+    def body():
         g = x2 @ w_ih.T
         g += bias
         g = g.reshape(T, B, 4 * H)

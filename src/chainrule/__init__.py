@@ -144,5 +144,5 @@ multiply, subtract, divide, negative = mul, sub, div, neg
 dtype = type(float32)
 __version__ = "0.1.0"
 
-from chainrule import nn, optim  # noqa: E402
-from chainrule import data, utils  # noqa: E402  (torch.utils.data.* after `import chainrule`)
+# NOTE: data and utils too, so that torch.utils.data.* works right after `import chainrule`.
+from chainrule import data, nn, optim, utils  # noqa: E402

@@ -19,6 +19,15 @@ def _tf():
     return TF
 
 
+def _torch_same(x, w):
+    """PyTorch's padding='same' (quietly: it warns that even kernels need a padded copy)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return _tf().conv2d(x, w, padding="same")
+
+
 # NOTE: float32 sums of a few hundred to a few thousand products: errors near 1e-5 of the
 # values' scale, so atol 1e-4 (weights' gradients sum over batch and positions: atol 1e-3).
 CONV32 = (1e-4, 1e-3)
@@ -52,7 +61,7 @@ SPECS: list[Spec] = [
           lambda x, w, b: _tf().conv2d(x, w, b, 2, 1, 1, 4),
           cases=(((2, 4, 5, 5), (4, 1, 3, 3), (4,)),), big=((8, 4, 31, 31), (4, 1, 3, 3), (4,))),
     _conv("conv2d_same_even_kernel", cv.Conv, lambda x, w: F.conv2d(x, w, padding="same"),
-          lambda x, w: _tf().conv2d(x, w, padding="same"),
+          _torch_same,
           cases=(((1, 2, 5, 6), (3, 2, 2, 4)),), big=((4, 8, 15, 16), (8, 8, 4, 2))),
     _conv("conv2d_valid_1x1", cv.Conv, lambda x, w, b: F.conv2d(x, w, b, padding="valid"),
           lambda x, w, b: _tf().conv2d(x, w, b, padding="valid"),
@@ -84,6 +93,10 @@ SPECS: list[Spec] = [
           lambda x, w: F.conv_transpose2d(x, w, padding=1),
           lambda x, w: _tf().conv_transpose2d(x, w, padding=1),
           cases=(((3, 3, 4), (3, 2, 3, 3)),), big=((16, 10, 10), (16, 8, 3, 3))),
+    _conv("conv_transpose1d", cv.ConvTranspose,
+          lambda x, w, b: F.conv_transpose1d(x, w, b, 3, 1, 2, 2, 2),
+          lambda x, w, b: _tf().conv_transpose1d(x, w, b, 3, 1, 2, 2, 2),
+          cases=(((2, 4, 5), (4, 2, 3), (4,)),), big=((16, 8, 40), (8, 4, 5), (8,))),
     # --- max pooling ---
     _pool("max_pool2d", pl.MaxPool, lambda x: F.max_pool2d(x, 2),
           lambda x: _tf().max_pool2d(x, 2), gen=distinct,

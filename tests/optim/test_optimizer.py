@@ -287,7 +287,7 @@ def test_large_parameters_updated_in_threaded_pieces_give_the_same_bits(cls, kwa
             opt.step()
         return ps, opt
 
-    pieces, opt = run(1 << 15, 3)
+    pieces, opt = run(1 << 14, 3)
     whole, reference = run(1 << 30, 1)
     for p, q in zip(pieces, whole):
         np.testing.assert_array_equal(p.numpy(), q.numpy())

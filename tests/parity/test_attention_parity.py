@@ -78,6 +78,12 @@ def _sdpa_case(name):
         kw = dict(is_causal=True)
     elif name == "scale":
         kw = dict(scale=0.3)
+    elif name == "large_scores":  # NOTE: beyond the no-shift bound: the row max is subtracted
+        m = _bool_mask((L, S))
+        inputs = [q * 30, k * 3, v]
+        return (lambda q, k, v: F.scaled_dot_product_attention(q, k, v, cr.tensor(m)),
+                lambda q, k, v: tF.scaled_dot_product_attention(q, k, v, torch.from_numpy(m)),
+                inputs)
     elif name == "unbatched":
         inputs = [q[0, 0], k[0, 0], v[0, 0]]
     elif name == "broadcast_batch":
@@ -89,7 +95,7 @@ def _sdpa_case(name):
             lambda q, k, v: tF.scaled_dot_product_attention(q, k, v, **kw), inputs)
 
 
-SDPA_CASES = ["plain", "bool_mask", "bool_mask_broadcast", "float_mask_grad", "float_mask_inf",
+SDPA_CASES = ["plain", "large_scores", "bool_mask", "bool_mask_broadcast", "float_mask_grad", "float_mask_inf",
               "fully_masked_row", "causal", "causal_square", "scale", "unbatched",
               "broadcast_batch", "gqa"]
 
@@ -99,7 +105,19 @@ SDPA_CASES = ["plain", "bool_mask", "bool_mask_broadcast", "float_mask_grad", "f
 def test_sdpa_matches_torch(case, dtype):
     fn, tfn, inputs = _sdpa_case(case)
     outs, _ = check_parity(fn, tfn, [a.astype(dtype) for a in inputs], **TOL[dtype])
-    assert outs[0].dtype == dtype
+    assert outs[0].dtype == dtype and np.isfinite(outs[0].numpy()).all()
+
+
+def test_sdpa_softmax_skips_the_row_max_only_when_scores_are_bounded():
+    from chainrule.ops.attention import _scores_bounded
+
+    q = np.full((2, 3, 8), 2.0, np.float32)
+    assert _scores_bounded(q, q)  # |q|^2 = 32 <= 60
+    assert not _scores_bounded(q * 2, q)  # 64
+    assert not _scores_bounded(q * np.nan, q)
+    big = np.float32(1e4)
+    out = F.scaled_dot_product_attention(*(cr.tensor(q * big),) * 3).numpy()
+    np.testing.assert_allclose(out, q * big, rtol=1e-6)
 
 
 def test_sdpa_fully_masked_row_is_zero_with_zero_gradient():
@@ -208,7 +226,7 @@ def _masks(kind, batched=True, S=S):  # noqa: N803
     if kind in ("bool_attn", "both_bool", "bool_attn_float_kpm"):
         out["attn_mask"] = ~_bool_mask((L, S))
     if kind == "float_attn" or kind == "both_float":
-        out["attn_mask"] = rng.standard_normal((L, S)) * np.where(_bool_mask((L, S)), 1, np.inf)
+        out["attn_mask"] = np.where(_bool_mask((L, S)), rng.standard_normal((L, S)), -np.inf)
     if kind == "attn_3d":
         out["attn_mask"] = ~_bool_mask(((N if batched else 1) * H, L, S))
     if kind in ("bool_kpm", "both_bool"):
@@ -255,6 +273,7 @@ def _run(m, t, dtype, masks, batch_first=False, kdim=E, vdim=E, self_attn=True, 
             assert a is None, f"output {k}: torch gives None"
             continue
         assert_same(a, b, what=f"output {k}", **tol)
+        assert np.isfinite(a.numpy()).all(), f"output {k} is not finite"
     _backward(cout)
     _backward(tout)
     leaves = {id(x[0]): x for x in (xq, xk, xv)}.values()

@@ -164,13 +164,14 @@ LENGTHS = {"sorted": [5, 4, 4, 2], "unsorted": [2, 5, 1, 4]}
 def test_packed_sequence_matches_torch(mode, order, dtype):
     lengths = LENGTHS[order]
     sorted_ = order == "sorted"
+    bf = not sorted_  # batch-major padding for one case, time-major for the other
     batch = len(lengths)
-    m, t = _pair(mode, dtype, I, H, num_layers=2, bidirectional=True, batch_first=True)
+    m, t = _pair(mode, dtype, I, H, num_layers=2, bidirectional=True, batch_first=bf)
     rng = np.random.default_rng(3)
-    x = _leaf(rng.standard_normal((batch, T, I)).astype(dtype))
+    x = _leaf(rng.standard_normal((batch, T, I) if bf else (T, batch, I)).astype(dtype))
     st = _states(mode, rng, (4, batch, H), dtype)
-    p = U.pack_padded_sequence(x[0], lengths, batch_first=True, enforce_sorted=sorted_)
-    tp = TU.pack_padded_sequence(x[1], torch.tensor(lengths), batch_first=True,
+    p = U.pack_padded_sequence(x[0], lengths, batch_first=bf, enforce_sorted=sorted_)
+    tp = TU.pack_padded_sequence(x[1], torch.tensor(lengths), batch_first=bf,
                                  enforce_sorted=sorted_)
     assert p.batch_sizes.tolist() == tp.batch_sizes.tolist()
     for a, b in ((p.sorted_indices, tp.sorted_indices), (p.unsorted_indices, tp.unsorted_indices)):
@@ -182,9 +183,9 @@ def test_packed_sequence_matches_torch(mode, order, dtype):
     outs, touts = _flat(out), _flat(tout)
     for k, (a, b) in enumerate(zip(outs, touts, strict=True)):
         _same(a, b, dtype, f"output {k}")
-    padded, lens = U.pad_packed_sequence(out[0], batch_first=True, padding_value=-2.0,
+    padded, lens = U.pad_packed_sequence(out[0], batch_first=bf, padding_value=-2.0,
                                          total_length=T + 1)
-    tpadded, tlens = TU.pad_packed_sequence(tout[0], batch_first=True, padding_value=-2.0,
+    tpadded, tlens = TU.pad_packed_sequence(tout[0], batch_first=bf, padding_value=-2.0,
                                             total_length=T + 1)
     _same(padded, tpadded, dtype, "pad_packed_sequence")
     assert lens.tolist() == tlens.tolist() == lengths and lens.dtype == np.int64
@@ -333,6 +334,10 @@ def test_errors_name_the_layer_and_shapes():
         lstm(cr.zeros(T, B, I), (cr.zeros(1, B, H), cr.zeros(2, B, H)))
     with pytest.raises(RuntimeError, match="c_0 should also be 3-D"):
         lstm(cr.zeros(T, B, I), (cr.zeros(2, B, H), cr.zeros(B, H)))
+    with pytest.raises(TypeError, match=r"LSTM: hx should be a pair \(h_0, c_0\)"):
+        lstm(cr.zeros(T, B, I), cr.zeros(2, B, H))
+    with pytest.raises(ValueError, match="batch_sizes should be positive and non-increasing"):
+        lstm(U.PackedSequence(cr.zeros(5, I), cr.tensor([2, 3])))
     with pytest.raises(ValueError, match="LSTM: expected input to be 2-D .* or 3-D"):
         lstm(cr.zeros(2, T, B, I))
     with pytest.raises(ValueError, match="input dtype"):

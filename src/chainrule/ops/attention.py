@@ -1,12 +1,15 @@
-"""Attention primitives: scaled dot-product attention and the pieces of multi-head attention.
+"""Attention primitives: scaled dot-product attention and the pieces of multi-head attention."""
 
-# NOTE: attention is fused for speed: the scores, the mask, a stable softmax, dropout and the
-# product with the values run on raw arrays in one forward (the (..., L, S) score tensor is
-# written once and then updated in place), and the backward is the closed form
-#     dV = A^T dO,   dA = dO V^T,   dP = dA * dropout,   dS = P * (dP - rowsum(dP * P)),
-#     dQ = scale * dS K,   dK = dS^T (scale * Q)
-# for S = scale * Q K^T + mask, P = softmax(S), A = P * dropout, O = A V.
-"""
+# NOTE: attention is fused for speed: the scores, the mask, the softmax, dropout and the product
+# with the values run on raw arrays in one forward that writes the (..., L, S) score tensor once
+# and then updates it in place. The softmax is left unnormalised: with E = exp(S - m) (row max m,
+# or none, see _scores_bounded), z = rowsum(E) and A = E * dropout,
+#     O = (A V) / z                                  (the division on (L, D), not on (L, S)),
+# and the backward works from E and 1 / z the same way (FlashAttention's r = rowsum(dO * O)):
+#     dV = A^T (dO / z),   dP = (dO V^T) * dropout,   T = E * (dP - r),   r = rowsum(dO * O),
+#     dQ = scale * (T K) / z,   dK = T^T (scale * Q / z),   dMask = T / z,
+# which is the textbook dS = P * (dP - rowsum(dP * P)) with P = E / z
+# (https://arxiv.org/abs/2205.14135, section 3.1 and appendix B.2).
 
 from __future__ import annotations
 
@@ -37,78 +40,99 @@ def _causal_mask(L: int, S: int) -> np.ndarray:  # noqa: N803
     return m
 
 
-def _softmax_rows_(s: np.ndarray, safe: bool) -> None:
-    """Softmax over the last axis, in place."""
-    # NOTE: subtracting the row max keeps exp from overflowing. A row whose entries are all
-    # -inf (every key masked) gives NaN like the textbook formula, or, with ``safe``, zeros
-    # (PyTorch's scaled_dot_product_attention), whose gradient is zero too.
-    m = np.max(s, axis=-1, keepdims=True)
-    if safe:
-        np.copyto(m, 0.0, where=np.isneginf(m))
-        s -= m
-    else:
-        with np.errstate(invalid="ignore"):  # -inf - -inf is NaN, quietly, as in PyTorch
+# NOTE: |q . k| <= |q| |k| (Cauchy-Schwarz). When every score is within +-60, exp neither
+# overflows (S * e^60 fits float32 for any realistic S) nor underflows to 0 (e^-60 ~ 1e-26),
+# so the softmax may skip the row max (a slow reduction): the result is the same up to
+# rounding. Float masks may hold huge finite values (-1e9 as "masked") and always shift.
+_NO_SHIFT_BOUND = 60.0
+
+
+def _scores_bounded(qs: np.ndarray, k: np.ndarray) -> bool:
+    qn = np.vecdot(qs, qs).max(axis=-1, initial=0.0)
+    kn = np.vecdot(k, k).max(axis=-1, initial=0.0)
+    return bool(np.max(qn * kn, initial=0.0) < _NO_SHIFT_BOUND**2)
+
+
+def _exp_rows_(s: np.ndarray, safe: bool, shift: bool) -> np.ndarray:
+    """``s = exp(s - rowmax)`` in place (no max when ``shift`` is False); returns 1 / rowsum."""
+    # NOTE: a row whose entries are all -inf (every key masked) gives NaN like the textbook
+    # softmax, or, with ``safe``, zeros (PyTorch's scaled_dot_product_attention) whose gradient
+    # is zero too.
+    with np.errstate(invalid="ignore", divide="ignore"):  # NOTE: the NaN rows, quietly
+        if shift:
+            m = np.max(s, axis=-1, keepdims=True)
+            if safe:
+                np.copyto(m, 0.0, where=np.isneginf(m))
             s -= m
-    np.exp(s, out=s)
-    z = np.einsum("...s->...", s)[..., None]
-    if safe:
-        np.copyto(z, 1.0, where=z == 0.0)
-    np.reciprocal(z, out=z)
-    s *= z
+        np.exp(s, out=s)
+        rz = np.einsum("...s->...", s)[..., None]
+        if safe:
+            np.copyto(rz, 1.0, where=rz == 0.0)
+        np.reciprocal(rz, out=rz)
+    return rz
 
 
-def _attend(ctx, q, k, v, mask, drop, scale, safe, out=None):
+def _attend(ctx, q, k, v, mask, drop, scale, safe, out=None, weights=False):
     """O = softmax(scale * q k^T + mask) * drop @ v on raw arrays; saves what backward needs.
 
     ``mask`` is None, a bool array (True = excluded from attention) or a float array (added);
-    ``drop`` is None or an inverted-dropout mask of the score's shape. Returns (O, weights).
+    ``drop`` is None or an inverted-dropout mask of the score's shape. Returns O and, with
+    ``weights``, the (dropped-out) attention weights.
     """
     batch = np.broadcast_shapes(q.shape[:-2], k.shape[:-2], v.shape[:-2],
                                 () if mask is None else mask.shape[:-2])
     qs = q * scale
-    s = np.matmul(qs, _mT(k))
-    if s.shape[:-2] != batch:  # NOTE: only when v or the mask carry more batch dims than q, k
-        s = np.array(np.broadcast_to(s, batch + s.shape[-2:]))
-    if mask is not None:
-        if mask.dtype == np.bool_:
-            np.copyto(s, -np.inf, where=mask)
-        else:
-            s += mask
-    _softmax_rows_(s, safe)
-    a = s if drop is None else s * drop
-    o = np.matmul(a, v, out=out)
-    ctx.q, ctx.qs, ctx.k, ctx.v, ctx.p, ctx.drop, ctx.scale = q, qs, k, v, s, drop, scale
-    return o, a
+    e = np.matmul(qs, _mT(k))
+    if e.shape[:-2] != batch:  # NOTE: only when v or the mask carry more batch dims than q, k
+        e = np.array(np.broadcast_to(e, batch + e.shape[-2:]))
+    shift = True
+    if mask is None or mask.dtype == np.bool_:
+        shift = not _scores_bounded(qs, k)
+        if mask is not None:
+            np.copyto(e, -np.inf, where=mask)
+    else:
+        e += mask
+    rz = _exp_rows_(e, safe, shift)
+    a = e if drop is None else e * drop
+    with np.errstate(invalid="ignore"):  # NOTE: 0 * inf in the NaN rows of the unsafe form
+        o = np.matmul(a, v, out=out)
+        o *= rz
+        w = a * rz if weights else None
+    # NOTE: O is saved for backward (r = rowsum(dO * O)); writing into the output in place
+    # before backward would change the gradient.
+    ctx.q, ctx.k, ctx.v, ctx.e, ctx.rz, ctx.o = q, k, v, e, rz, o
+    ctx.drop, ctx.scale = drop, scale
+    return (o, w) if weights else o
 
 
 def _attend_backward(ctx, go, gw=None):
     """(dq, dk, dv, dmask) of :func:`_attend` for the output gradient ``go`` (and ``gw``, the
     gradient of the returned weights)."""
     nq, nk, nv, nm = ctx.needs_input_grad[:4]
-    p, drop, v = ctx.p, ctx.drop, ctx.v
+    e, rz, drop, v = ctx.e, ctx.rz, ctx.drop, ctx.v
+    a = e if drop is None else e * drop
     dq = dk = dv = dmask = None
     if nv:
-        a = p if drop is None else p * drop
-        dv = np.matmul(_mT(a), go)
+        dv = np.matmul(_mT(a), go * rz)
     if nq or nk or nm:
-        ds = np.matmul(go, _mT(v))
-        if ds.shape != p.shape:
-            ds = np.array(np.broadcast_to(ds, p.shape))
+        t = np.matmul(go, _mT(v))
+        if t.shape != e.shape:
+            t = np.array(np.broadcast_to(t, e.shape))
+        r = np.vecdot(go, ctx.o)[..., None]
         if gw is not None:
-            ds += gw
+            t += gw
+            r += np.vecdot(gw, a)[..., None] * rz
         if drop is not None:
-            ds *= drop
-        # NOTE: dS = P * (dP - rowsum(dP * P)), the softmax VJP, in place.
-        r = np.vecdot(ds, p)
-        ds -= r[..., None]
-        ds *= p
+            t *= drop
+        t -= r
+        t *= e
         if nq:
-            dq = np.matmul(ds, ctx.k)
-            dq *= ctx.scale
+            dq = np.matmul(t, ctx.k)
+            dq *= ctx.scale * rz
         if nk:
-            dk = np.matmul(_mT(ds), ctx.qs)
+            dk = np.matmul(_mT(t), ctx.q * (ctx.scale * rz))
         if nm:
-            dmask = ds
+            dmask = t * rz
     return dq, dk, dv, dmask
 
 
@@ -118,7 +142,7 @@ def _attend_backward(ctx, go, gw=None):
 class ScaledDotProductAttention(Function):
     @staticmethod
     def forward(ctx, q, k, v, mask, drop, scale):
-        return _attend(ctx, q, k, v, mask, drop, scale, safe=True)[0]
+        return _attend(ctx, q, k, v, mask, drop, scale, safe=True)
 
     @staticmethod
     def backward(ctx, grad):
@@ -132,14 +156,15 @@ class InProjection(Function):
     @staticmethod
     def forward(ctx, x, w, b, chunks, num_heads, batch_first):
         x2 = x.reshape(-1, x.shape[-1])
-        y = np.matmul(x2, w.T)
-        if b is not None:
-            y += b
         a, n = x.shape[0], x.shape[1]
         d = w.shape[0] // (chunks * num_heads)
-        y = y.reshape(a, n, chunks, num_heads, d)
-        heads = np.ascontiguousarray(y.transpose(2, 0, 3, 1, 4) if batch_first
-                                     else y.transpose(2, 1, 3, 0, 4))
+        y = np.matmul(x2, w.T).reshape(a, n, chunks, num_heads, d)
+        y = y.transpose(2, 0, 3, 1, 4) if batch_first else y.transpose(2, 1, 3, 0, 4)
+        heads = np.empty(y.shape, y.dtype)
+        if b is None:
+            np.copyto(heads, y)
+        else:  # NOTE: the bias is added by the same pass that moves the heads into place
+            np.add(y, b.reshape(chunks, 1, num_heads, 1, d), out=heads)
         ctx.x2, ctx.w, ctx.xshape, ctx.batch_first = x2, w, x.shape, batch_first
         return tuple(heads) if chunks > 1 else heads[0]
 
@@ -164,19 +189,19 @@ class HeadAttention(Function):
     # which can also return the attention weights (N, H, L, S).
     @staticmethod
     def forward(ctx, q, k, v, mask, drop, scale, need_weights, batch_first):
-        nb, h, L, d = q.shape  # noqa: N806
+        nb, h, L = q.shape[:3]  # noqa: N806
+        d = v.shape[-1]
         merged = np.empty((nb, L, h, d) if batch_first else (L, nb, h, d), q.dtype)
         view = merged.transpose(0, 2, 1, 3) if batch_first else merged.transpose(1, 2, 0, 3)
-        _, a = _attend(ctx, q, k, v, mask, drop, scale, safe=not need_weights, out=view)
+        out = _attend(ctx, q, k, v, mask, drop, scale, safe=not need_weights, out=view,
+                      weights=need_weights)
         ctx.batch_first = batch_first
         merged = merged.reshape(merged.shape[0], merged.shape[1], h * d)
-        # NOTE: the returned weights may share memory with the saved softmax (no dropout);
-        # writing into them in place before backward would change the gradient.
-        return (merged, a) if need_weights else merged
+        return (merged, out[1]) if need_weights else merged
 
     @staticmethod
     def backward(ctx, grad, gw=None):
-        nb, h, _, d = ctx.q.shape
+        h, d = ctx.q.shape[1], ctx.v.shape[-1]
         g = grad.reshape(grad.shape[0], grad.shape[1], h, d)
         g = np.ascontiguousarray(g.transpose(0, 2, 1, 3) if ctx.batch_first
                                  else g.transpose(1, 2, 0, 3))
@@ -370,7 +395,10 @@ def _mha(query, key, value, num_heads, in_proj_weight, in_proj_bias, out_proj_we
                                    f"{key_padding_mask.ndim}-D")
             key_padding_mask = unsqueeze(key_padding_mask, 0)
         axis = 0 if batch_first else 1
-        query, key, value = (unsqueeze(t, axis) for t in (query, key, value))
+        same_qk, same_kv = query is key, key is value  # NOTE: keeps the packed projection
+        query = unsqueeze(query, axis)
+        key = query if same_qk else unsqueeze(key, axis)
+        value = key if same_kv else unsqueeze(value, axis)
     elif query.ndim != 3 or key.ndim != 3 or value.ndim != 3:
         raise RuntimeError(f"{op}: expected query, key and value of 3 dims (or 2 unbatched), "
                            f"got shapes {query.shape}, {key.shape} and {value.shape}")

@@ -8,6 +8,7 @@ import numpy as np
 
 from chainrule.autograd.function import Function
 from chainrule.ops.elementwise import _prepare
+from chainrule.tensor import Tensor
 
 
 def _mT(x: np.ndarray) -> np.ndarray:  # noqa: N802
@@ -78,6 +79,9 @@ def matmul(input, other):
     (2, 4)
     """
     a, b = _prepare(input, other)
+    if not (isinstance(a, Tensor) and isinstance(b, Tensor)):
+        raise RuntimeError(f"matmul: both arguments must be tensors, got {type(input).__name__} "
+                           f"and {type(other).__name__}")
     sa, sb = a.shape, b.shape
     if not sa or not sb:
         raise RuntimeError(f"matmul: both arguments need at least 1 dimension, got shapes "
@@ -130,7 +134,7 @@ class Linear(Function):
     @staticmethod
     def forward(ctx, x, w, b):
         ctx.x, ctx.w = x, w
-        y = np.matmul(x, w.T)
+        y = _batch_times_matrix(x, w.T) if x.ndim > 2 else np.matmul(x, w.T)
         if b is not None:
             y += b
         return y
@@ -139,7 +143,9 @@ class Linear(Function):
     def backward(ctx, grad):
         x, w = ctx.x, ctx.w
         nx, nw, nb = ctx.needs_input_grad
-        gx = grad @ w if nx else None
+        gx = None
+        if nx:
+            gx = _batch_times_matrix(grad, w) if grad.ndim > 2 else grad @ w
         gw = gb = None
         if nw or nb:
             g2 = grad.reshape(-1, grad.shape[-1]) if grad.ndim != 2 else grad

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from chainrule.autograd.function import Function
+from chainrule.ops import _threads
 from chainrule.ops.conv import _batched, _ntuple, _window
 from chainrule.tensor import Tensor
 
@@ -31,13 +32,15 @@ def _channels_last(x: np.ndarray) -> bool:
     return x.strides[1] < x.strides[3]
 
 
-def _full(shape: tuple[int, ...], value: float, dtype, channels_last: bool) -> np.ndarray:
+def _new(shape: tuple[int, ...], dtype, channels_last: bool, value: float | None = None
+         ) -> np.ndarray:
     """A new (N, C, H, W) array in the given memory layout (so that elementwise work on it and
-    on its neighbours runs over contiguous memory)."""
-    if channels_last:
-        n, c, h, w = shape
-        return np.full((n, h, w, c), value, dtype).transpose(0, 3, 1, 2)
-    return np.full(shape, value, dtype)
+    on its neighbours runs over contiguous memory), filled with ``value`` unless None."""
+    n, c, h, w = shape
+    a = np.empty((n, h, w, c) if channels_last else shape, dtype)
+    if value is not None:
+        a.fill(value)
+    return a.transpose(0, 3, 1, 2) if channels_last else a
 
 
 def _in_layout(a: np.ndarray, channels_last: bool) -> np.ndarray:
@@ -58,7 +61,7 @@ def _padded(x: np.ndarray, kernel, stride, padding, dilation, out_hw, value: flo
     wp = max(W + 2 * pw, (wo - 1) * sw + dw * (kw - 1) + 1)
     if (hp, wp) == (H, W):
         return x
-    xp = _full((*x.shape[:2], hp, wp), value, x.dtype, _channels_last(x))
+    xp = _new((*x.shape[:2], hp, wp), x.dtype, _channels_last(x), value)
     xp[:, :, ph:ph + H, pw:pw + W] = x
     return xp
 
@@ -73,6 +76,16 @@ def _slices(xp: np.ndarray, kernel, stride, dilation, out_hw) -> list[np.ndarray
 def _disjoint(kernel, stride, dilation) -> bool:
     """Whether the slices of different kernel offsets never share an element."""
     return all(d == 1 and s >= k for k, s, d in zip(kernel, stride, dilation))
+
+
+def _tiles(xp_shape, kernel, stride, dilation, out_hw) -> bool:
+    """Whether the windows cover every element of xp exactly once (kernel == stride)."""
+    return all(d == 1 and s == k and o * s == n
+               for n, k, s, d, o in zip(xp_shape[2:], kernel, stride, dilation, out_hw))
+
+
+def _sample_bytes(a: np.ndarray) -> int:
+    return a[0].size * a.itemsize if len(a) else 0
 
 
 def _crop(gxp: np.ndarray, crop: tuple[int, int, int, int]) -> np.ndarray:
@@ -95,10 +108,16 @@ class MaxPool(Function):
         ctx.one_d = x.ndim == 3
         x4 = x[:, :, None] if ctx.one_d else x
         xp = _padded(x4, kernel, stride, padding, dilation, out_hw, -np.inf)
-        parts = _slices(xp, kernel, stride, dilation, out_hw)
-        out = np.copy(parts[0])
-        for part in parts[1:]:
-            np.maximum(out, part, out=out)
+        out = _new((*xp.shape[:2], *out_hw), xp.dtype, _channels_last(xp))
+
+        def work(lo: int, hi: int, slot: int) -> None:
+            parts = _slices(xp[lo:hi], kernel, stride, dilation, out_hw)
+            dst = out[lo:hi]
+            np.copyto(dst, parts[0])
+            for part in parts[1:]:
+                np.maximum(dst, part, out=dst)
+
+        _threads._chunked(len(xp), _sample_bytes(xp), work)
         if ctx.needs_input_grad[0]:
             ctx.xp, ctx.out = xp, out
             ctx.geometry = (kernel, stride, dilation, out_hw)
@@ -110,6 +129,7 @@ class MaxPool(Function):
         kw, (sh, sw), (ph, pw), (dh, dw), (ho, wo) = kernel[1], stride, padding, dilation, out_hw
         indices = np.full(out.shape, -1, np.int64)
         corner = (np.arange(ho) * sh - ph)[:, None] * W + (np.arange(wo) * sw - pw)
+        parts = _slices(xp, kernel, stride, dilation, out_hw)
         for o in range(len(parts) - 1, -1, -1):  # the first maximum is written last
             i, j = divmod(o, kw)
             np.copyto(indices, corner + (i * dh * W + j * dw), where=parts[o] == out)
@@ -120,23 +140,30 @@ class MaxPool(Function):
         g = grad[:, :, None] if ctx.one_d else grad
         kernel, stride, dilation, out_hw = ctx.geometry
         xp, out = ctx.xp, ctx.out
+        layout = _channels_last(xp)
+        tiles = _tiles(xp.shape, kernel, stride, dilation, out_hw)
+        gxp = _new(xp.shape, g.dtype, layout, None if tiles else 0.0)
         # NOTE: elementwise work over two layouts at once runs several times slower
-        gxp = _full(xp.shape, 0.0, g.dtype, _channels_last(xp))
-        g = _in_layout(g, _channels_last(xp))
+        g = _in_layout(g, layout)
         disjoint = _disjoint(kernel, stride, dilation)
-        parts = _slices(xp, kernel, stride, dilation, out_hw)
-        gparts = _slices(gxp, kernel, stride, dilation, out_hw)
-        left = g  # the gradient not yet handed to a window element
-        for o, (part, gpart) in enumerate(zip(parts, gparts)):
-            hit = part == out
-            if disjoint:
-                np.multiply(left, hit, out=gpart)
-                taken = gpart
-            else:
-                taken = left * hit
-                gpart += taken
-            if o < len(parts) - 1:
-                left = left - taken
+
+        def work(lo: int, hi: int, slot: int) -> None:
+            parts = _slices(xp[lo:hi], kernel, stride, dilation, out_hw)
+            gparts = _slices(gxp[lo:hi], kernel, stride, dilation, out_hw)
+            top = out[lo:hi]
+            left = g[lo:hi]  # the gradient not yet handed to a window element
+            for o, (part, gpart) in enumerate(zip(parts, gparts)):
+                hit = part == top
+                if disjoint:
+                    np.multiply(left, hit, out=gpart)
+                    taken = gpart
+                else:
+                    taken = left * hit
+                    gpart += taken
+                if o < len(parts) - 1:
+                    left = left - taken
+
+        _threads._chunked(len(xp), _sample_bytes(xp), work)
         gx = _crop(gxp, ctx.crop)
         return (gx[:, :, 0] if ctx.one_d else gx), None, None, None, None, None, None
 
@@ -162,16 +189,22 @@ class AvgPool(Function):
     def forward(ctx, x, kernel, stride, padding, out_hw, count_include_pad, divisor_override):
         dil = (1, 1)
         xp = _padded(x, kernel, stride, padding, dil, out_hw, 0.0)
-        parts = _slices(xp, kernel, stride, dil, out_hw)
-        out = np.copy(parts[0])
-        for part in parts[1:]:
-            np.add(out, part, out=out)
+        out = _new((*xp.shape[:2], *out_hw), xp.dtype, _channels_last(xp))
         if divisor_override is not None:
             div = float(divisor_override)
         else:
             div = _avg_divisor(x.shape[2:], kernel, stride, padding, out_hw, count_include_pad,
                                x.dtype)
-        out /= div
+
+        def work(lo: int, hi: int, slot: int) -> None:
+            parts = _slices(xp[lo:hi], kernel, stride, dil, out_hw)
+            dst = out[lo:hi]
+            np.copyto(dst, parts[0])
+            for part in parts[1:]:
+                np.add(dst, part, out=dst)
+            dst /= div
+
+        _threads._chunked(len(xp), _sample_bytes(xp), work)
         ctx.div, ctx.xp_shape, ctx.channels_last = div, xp.shape, _channels_last(xp)
         ctx.geometry = (kernel, stride, dil, out_hw)
         ctx.crop = (padding[0], padding[1], *x.shape[2:])
@@ -181,7 +214,8 @@ class AvgPool(Function):
     def backward(ctx, grad):
         gs = _in_layout(grad, ctx.channels_last) / ctx.div
         kernel, stride, dilation, out_hw = ctx.geometry
-        gxp = _full(ctx.xp_shape, 0.0, grad.dtype, ctx.channels_last)
+        tiles = _tiles(ctx.xp_shape, kernel, stride, dilation, out_hw)
+        gxp = _new(ctx.xp_shape, grad.dtype, ctx.channels_last, None if tiles else 0.0)
         disjoint = _disjoint(kernel, stride, dilation)
         for part in _slices(gxp, kernel, stride, dilation, out_hw):
             if disjoint:
@@ -315,8 +349,8 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
     >>> import chainrule
     >>> from chainrule.nn import functional as F
     >>> F.avg_pool2d(chainrule.arange(16.0).reshape(1, 1, 4, 4), 2)
-    tensor([[[[ 2.5000,  4.5000],
-              [10.5000, 12.5000]]]])
+    tensor([[[[ 2.5,  4.5],
+              [10.5, 12.5]]]])
     """
     return _avg_pool(input, kernel_size, stride, padding, ceil_mode, count_include_pad,
                      divisor_override, "avg_pool2d")

@@ -133,6 +133,9 @@ class LRScheduler:
         return self.get_lr()
 
 
+_LRScheduler = LRScheduler  # PyTorch's old name, still used by custom schedules
+
+
 class StepLR(LRScheduler):
     """Multiply the learning rate by ``gamma`` every ``step_size`` epochs.
 

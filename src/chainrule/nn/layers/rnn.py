@@ -23,10 +23,10 @@ from chainrule.tensor import Tensor
 _GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
 
 
-def _add_weights(module: Module, suffix: str, gates: int, input_size: int, hidden_size: int,
+def _add_weights(module: Any, suffix: str, gates: int, input_size: int, hidden_size: int,
                  bias: bool, dtype: Any) -> list[str]:
     """Create weight_ih, weight_hh (and bias_ih, bias_hh) + suffix; return their names."""
-    shapes = {"weight_ih": (gates * hidden_size, input_size),
+    shapes: dict[str, tuple[int, ...]] = {"weight_ih": (gates * hidden_size, input_size),
               "weight_hh": (gates * hidden_size, hidden_size)}
     if bias:
         shapes.update(bias_ih=(gates * hidden_size,), bias_hh=(gates * hidden_size,))
@@ -38,7 +38,7 @@ def _add_weights(module: Module, suffix: str, gates: int, input_size: int, hidde
     return [name + suffix for name in shapes]
 
 
-def _reset(module: Module) -> None:
+def _reset(module: Any) -> None:
     # NOTE: PyTorch's default: every weight and bias U(-1/sqrt(hidden), 1/sqrt(hidden)).
     bound = 1.0 / math.sqrt(module.hidden_size)
     for p in module.parameters():
@@ -140,9 +140,10 @@ class _RNNBase(Module):
             raise ValueError(f"{name}: input dtype ({x.dtype}) does not match weight dtype "
                              f"({w.dtype}); convert the input or the model (model.to(...))")
         if hx is not None:
-            hs = hx if lstm else (hx,)
             if lstm and (not isinstance(hx, (tuple, list)) or len(hx) != 2):
-                raise TypeError(f"{name}: hx should be a pair (h_0, c_0) of tensors")
+                raise TypeError(f"{name}: hx should be a pair (h_0, c_0) of tensors, got "
+                                f"{type(hx).__name__}")
+            hs = hx if lstm else (hx,)
             hs = [self._state(h, batch, batched, what) for h, what in zip(hs, ("h_0", "c_0"))]
             if sorted_indices is not None:
                 hs = [index_select(h, 1, sorted_indices) for h in hs]
@@ -272,7 +273,7 @@ class GRU(_RNNBase):
 # --- cells: one time step ---
 
 
-def _cell_init(cell: Module, input_size: int, hidden_size: int, bias: bool, gates: int,
+def _cell_init(cell: Any, input_size: int, hidden_size: int, bias: bool, gates: int,
                dtype: Any) -> None:
     cell.input_size, cell.hidden_size, cell.bias = input_size, hidden_size, bias
     _add_weights(cell, "", gates, input_size, hidden_size, bias, dtype)
@@ -296,7 +297,7 @@ def _cell_args(name: str, input: Tensor, hx) -> tuple[Tensor, Any, bool]:
     return input.unsqueeze(0), hx, False
 
 
-def _cell_repr(cell: Module) -> str:
+def _cell_repr(cell: Any) -> str:
     s = f"{cell.input_size}, {cell.hidden_size}"
     if cell.bias is not True:
         s += f", bias={cell.bias}"
@@ -322,6 +323,14 @@ class RNNCell(Module):
     >>> cell(chainrule.randn(3, 10)).shape
     (3, 20)
     """
+
+    input_size: int
+    hidden_size: int
+    bias: bool
+    weight_ih: Parameter
+    weight_hh: Parameter
+    bias_ih: Parameter | None
+    bias_hh: Parameter | None
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True,
                  nonlinearity: str = "tanh", device: Any = None, dtype: Any = None) -> None:
@@ -364,6 +373,14 @@ class LSTMCell(Module):
     ((3, 20), (3, 20))
     """
 
+    input_size: int
+    hidden_size: int
+    bias: bool
+    weight_ih: Parameter
+    weight_hh: Parameter
+    bias_ih: Parameter | None
+    bias_hh: Parameter | None
+
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True, device: Any = None,
                  dtype: Any = None) -> None:
         super().__init__()
@@ -397,6 +414,14 @@ class GRUCell(Module):
     >>> cell(chainrule.randn(3, 10)).shape
     (3, 20)
     """
+
+    input_size: int
+    hidden_size: int
+    bias: bool
+    weight_ih: Parameter
+    weight_hh: Parameter
+    bias_ih: Parameter | None
+    bias_hh: Parameter | None
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True, device: Any = None,
                  dtype: Any = None) -> None:
