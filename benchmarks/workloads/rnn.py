@@ -82,7 +82,7 @@ def _torch(mode):
 def _numpy_lstm():
     """The LSTM step written by hand in NumPy (textbook gate math, every trick of the brief),
     on one BLAS thread like chainrule's recurrent primitives."""
-    from chainrule.ops.conv import _OpenBLAS
+    from chainrule.ops._threads import _OpenBLAS
 
     x, y, w = _data("LSTM")
     w_ih, w_hh, wf = w["weight_ih_l0"], w["weight_hh_l0"], w["fc.weight"]

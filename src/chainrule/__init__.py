@@ -146,3 +146,6 @@ __version__ = "0.1.0"
 
 # NOTE: data and utils too, so that torch.utils.data.* works right after `import chainrule`.
 from chainrule import data, nn, optim, utils  # noqa: E402
+from chainrule._memory import tune_malloc  # noqa: E402
+
+tune_malloc()

@@ -95,9 +95,9 @@ def _sdpa_case(name):
             lambda q, k, v: tF.scaled_dot_product_attention(q, k, v, **kw), inputs)
 
 
-SDPA_CASES = ["plain", "large_scores", "bool_mask", "bool_mask_broadcast", "float_mask_grad", "float_mask_inf",
-              "fully_masked_row", "causal", "causal_square", "scale", "unbatched",
-              "broadcast_batch", "gqa"]
+SDPA_CASES = ["plain", "large_scores", "bool_mask", "bool_mask_broadcast", "float_mask_grad",
+              "float_mask_inf", "fully_masked_row", "causal", "causal_square", "scale",
+              "unbatched", "broadcast_batch", "gqa"]
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
@@ -449,3 +449,79 @@ def test_mha_dropout_on_weights_train_and_eval():
     np.testing.assert_allclose(w3.numpy().sum(-1), 1.0, rtol=1e-5)
     np.testing.assert_allclose(w1.numpy()[w1.numpy() != 0], w3.numpy()[w1.numpy() != 0] / 0.75,
                                rtol=1e-5)
+
+
+# --- large problems: the batch is split into chunks that run on several threads ---
+
+
+@pytest.fixture
+def chunk_spy(monkeypatch):
+    """Records the (lo, hi) chunks the attention primitives hand to the thread pool."""
+    from chainrule.ops import _threads
+
+    spans = []
+    real = _threads._chunked
+
+    def spy(n, item_bytes, work):
+        def recorded(lo, hi, slot):
+            spans.append((lo, hi))
+            work(lo, hi, slot)
+
+        real(n, item_bytes, recorded)
+
+    monkeypatch.setattr(_threads, "_chunked", spy)
+    return spans
+
+
+@pytest.mark.parametrize("mask", ["float_grad", "bool_broadcast"])
+def test_sdpa_in_chunks_matches_torch(mask, chunk_spy):
+    rng = _rng(8)
+    q, k = rng.standard_normal((12, 4, 96, 16)), rng.standard_normal((12, 4, 80, 16))
+    v = rng.standard_normal((12, 1, 80, 8))
+    if mask == "float_grad":
+        inputs = [q, k, v, rng.standard_normal((12, 1, 96, 80))]
+        check_parity(F.scaled_dot_product_attention, tF.scaled_dot_product_attention, inputs,
+                     **TOL[np.float64])
+    else:
+        m = _bool_mask((96, 80))
+        check_parity(lambda *a: F.scaled_dot_product_attention(*a, cr.tensor(m)),
+                     lambda *a: tF.scaled_dot_product_attention(*a, torch.from_numpy(m)),
+                     [q, k, v], **TOL[np.float64])
+    assert len(set(chunk_spy)) > 1 and sorted(set(chunk_spy))[-1][1] == 12
+
+
+@pytest.mark.filterwarnings("ignore:Support for mismatched key_padding_mask")
+def test_mha_in_chunks_matches_torch(chunk_spy):
+    n, length, e, h = 24, 64, 32, 4
+    torch.manual_seed(1)
+    t = torch.nn.MultiheadAttention(e, h, batch_first=True).double()
+    m = nn.MultiheadAttention(e, h, batch_first=True).double()
+    m.load_state_dict(t.state_dict())
+    rng = _rng(9)
+    x = rng.standard_normal((n, length, e))
+    kpm = ~_bool_mask((n, length), seed=3)
+    attn = rng.standard_normal((n * h, length, length))
+    cx, tx = _leaf(x)
+    co = m(cx, cx, cx, key_padding_mask=cr.tensor(kpm), attn_mask=cr.tensor(attn),
+           average_attn_weights=False)
+    to = t(tx, tx, tx, key_padding_mask=torch.from_numpy(kpm), attn_mask=torch.from_numpy(attn),
+           average_attn_weights=False)
+    for a, b in zip(co, to):
+        assert_same(a, b, what="output", **TOL[np.float64])
+    _backward(co)
+    _backward(to)
+    assert_same(cx.grad, tx.grad, what="input gradient", **TOL[np.float64])
+    for (name, p), (_, q) in zip(m.named_parameters(), t.named_parameters()):
+        assert_same(p.grad, q.grad, what=f"gradient of {name}", **TOL[np.float64])
+    assert len(set(chunk_spy)) > 1
+
+
+def test_chunked_dropout_is_reproducible(chunk_spy):
+    m = nn.MultiheadAttention(32, 4, dropout=0.2, batch_first=True)
+    x = cr.randn(24, 64, 32)
+    cr.manual_seed(4)
+    a = m(x, x, x)[0].numpy()
+    cr.manual_seed(4)
+    b = m(x, x, x)[0].numpy()
+    np.testing.assert_array_equal(a, b)
+    assert len(set(chunk_spy)) > 1

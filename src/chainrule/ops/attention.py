@@ -19,6 +19,7 @@ from functools import lru_cache
 import numpy as np
 
 from chainrule.autograd.function import Function
+from chainrule.ops import _threads
 from chainrule.ops.dropout import dropout_mask
 from chainrule.ops.linalg import linear
 from chainrule.ops.shape import reshape, squeeze, unsqueeze
@@ -72,6 +73,25 @@ def _exp_rows_(s: np.ndarray, safe: bool, shift: bool) -> np.ndarray:
     return rz
 
 
+def _rows(a: np.ndarray | None, idx, nd: int):
+    """The rows ``idx`` of ``a``'s leading batch axis, or ``a`` itself when it broadcasts
+    along that axis (or there is no batch axis: ``idx`` is ``...``)."""
+    if a is None or idx is Ellipsis or a.ndim < nd or a.shape[0] == 1:
+        return a
+    return a[idx]
+
+
+def _by_batch(batch: tuple[int, ...], row_bytes: int, work) -> None:
+    """``work(idx)`` over chunks ``idx`` of the leading batch axis, on a few threads."""
+    # NOTE: batches of heads are independent: chunks of about a megabyte of scores stay in
+    # cache between the matmuls and the softmax and run on all cores (NumPy's BLAS calls and
+    # ufuncs release the GIL); without a batch axis the whole problem is one chunk.
+    if not batch:
+        work(...)
+        return
+    _threads._chunked(batch[0], row_bytes, lambda lo, hi, slot: work(slice(lo, hi)))
+
+
 def _attend(ctx, q, k, v, mask, drop, scale, safe, out=None, weights=False):
     """O = softmax(scale * q k^T + mask) * drop @ v on raw arrays; saves what backward needs.
 
@@ -81,58 +101,85 @@ def _attend(ctx, q, k, v, mask, drop, scale, safe, out=None, weights=False):
     """
     batch = np.broadcast_shapes(q.shape[:-2], k.shape[:-2], v.shape[:-2],
                                 () if mask is None else mask.shape[:-2])
-    qs = q * scale
-    e = np.matmul(qs, _mT(k))
-    if e.shape[:-2] != batch:  # NOTE: only when v or the mask carry more batch dims than q, k
-        e = np.array(np.broadcast_to(e, batch + e.shape[-2:]))
-    shift = True
-    if mask is None or mask.dtype == np.bool_:
-        shift = not _scores_bounded(qs, k)
-        if mask is not None:
-            np.copyto(e, -np.inf, where=mask)
-    else:
-        e += mask
-    rz = _exp_rows_(e, safe, shift)
-    a = e if drop is None else e * drop
-    with np.errstate(invalid="ignore"):  # NOTE: 0 * inf in the NaN rows of the unsafe form
-        o = np.matmul(a, v, out=out)
-        o *= rz
-        w = a * rz if weights else None
+    L, S, nd = q.shape[-2], k.shape[-2], len(batch) + 2  # noqa: N806
+    e = np.empty(batch + (L, S), q.dtype)
+    rz = np.empty(batch + (L, 1), q.dtype)
+    o = np.empty(batch + (L, v.shape[-1]), q.dtype) if out is None else out
+    w = np.empty(e.shape, q.dtype) if weights else None
+
+    def work(idx):
+        qs, kc, ec = _rows(q, idx, nd) * scale, _rows(k, idx, nd), e[idx]
+        if np.broadcast_shapes(qs.shape[:-2], kc.shape[:-2]) == ec.shape[:-2]:
+            np.matmul(qs, _mT(kc), out=ec)
+        else:  # NOTE: only when v or the mask carry more batch dims than q and k
+            ec[...] = np.matmul(qs, _mT(kc))
+        m = _rows(mask, idx, nd)
+        shift = True
+        if m is None or m.dtype == np.bool_:
+            shift = not _scores_bounded(qs, kc)
+            if m is not None:
+                np.copyto(ec, -np.inf, where=m)
+        else:
+            ec += m
+        rzc = rz[idx]
+        rzc[...] = _exp_rows_(ec, safe, shift)
+        a = ec if drop is None else ec * _rows(drop, idx, nd)
+        with np.errstate(invalid="ignore"):  # NOTE: 0 * inf in the NaN rows of the unsafe form
+            oc = o[idx]
+            np.matmul(a, _rows(v, idx, nd), out=oc)
+            oc *= rzc
+            if weights:
+                np.multiply(a, rzc, out=w[idx])
+
+    _by_batch(batch, math.prod(batch[1:]) * L * S * q.itemsize, work)
     # NOTE: O is saved for backward (r = rowsum(dO * O)); writing into the output in place
     # before backward would change the gradient.
     ctx.q, ctx.k, ctx.v, ctx.e, ctx.rz, ctx.o = q, k, v, e, rz, o
-    ctx.drop, ctx.scale = drop, scale
+    ctx.drop, ctx.mask_ndim, ctx.scale = drop, nd, scale
     return (o, w) if weights else o
 
 
 def _attend_backward(ctx, go, gw=None):
     """(dq, dk, dv, dmask) of :func:`_attend` for the output gradient ``go`` (and ``gw``, the
-    gradient of the returned weights)."""
+    gradient of the returned weights); the gradients have the full batch shape (the engine
+    sums broadcast dims back)."""
     nq, nk, nv, nm = ctx.needs_input_grad[:4]
-    e, rz, drop, v = ctx.e, ctx.rz, ctx.drop, ctx.v
-    a = e if drop is None else e * drop
-    dq = dk = dv = dmask = None
-    if nv:
-        dv = np.matmul(_mT(a), go * rz)
-    if nq or nk or nm:
-        t = np.matmul(go, _mT(v))
-        if t.shape != e.shape:
-            t = np.array(np.broadcast_to(t, e.shape))
-        r = np.vecdot(go, ctx.o)[..., None]
+    e, rz, drop, q, k, v, nd = ctx.e, ctx.rz, ctx.drop, ctx.q, ctx.k, ctx.v, ctx.mask_ndim
+    batch = e.shape[:-2]
+    dq = np.empty(batch + q.shape[-2:], q.dtype) if nq else None
+    dk = np.empty(batch + k.shape[-2:], k.dtype) if nk else None
+    dv = np.empty(batch + v.shape[-2:], v.dtype) if nv else None
+    dmask = np.empty(e.shape, e.dtype) if nm else None
+
+    def work(idx):
+        ec, rzc, goc, dc = e[idx], rz[idx], go[idx], _rows(drop, idx, nd)
+        a = ec if dc is None else ec * dc
+        if nv:
+            np.matmul(_mT(a), goc * rzc, out=dv[idx])
+        if not (nq or nk or nm):
+            return
+        t = np.matmul(goc, _mT(_rows(v, idx, nd)))
+        if t.shape != ec.shape:
+            t = np.array(np.broadcast_to(t, ec.shape))
+        r = np.vecdot(goc, ctx.o[idx])[..., None]
         if gw is not None:
-            t += gw
-            r += np.vecdot(gw, a)[..., None] * rz
-        if drop is not None:
-            t *= drop
+            gwc = gw[idx]
+            t += gwc
+            r += np.vecdot(gwc, a)[..., None] * rzc
+        if dc is not None:
+            t *= dc
         t -= r
-        t *= e
+        t *= ec
         if nq:
-            dq = np.matmul(t, ctx.k)
-            dq *= ctx.scale * rz
+            dqc = dq[idx]
+            np.matmul(t, _rows(k, idx, nd), out=dqc)
+            dqc *= ctx.scale * rzc
         if nk:
-            dk = np.matmul(_mT(t), ctx.q * (ctx.scale * rz))
+            np.matmul(_mT(t), _rows(q, idx, nd) * (ctx.scale * rzc), out=dk[idx])
         if nm:
-            dmask = t * rz
+            np.multiply(t, rzc, out=dmask[idx])
+
+    _by_batch(batch, math.prod(batch[1:]) * e.shape[-2] * e.shape[-1] * e.itemsize, work)
     return dq, dk, dv, dmask
 
 

@@ -4,7 +4,7 @@ A subclass validates its hyper-parameters, passes them as ``defaults`` and write
 collects, for each parameter that has a gradient, the raw arrays (parameter, gradient, state
 buffers) and options of its algorithm's update function, and hands them to :func:`run_update`.
 The update functions (``sgd_``, ``adam_``, ...) are elementwise and work in place with reused
-scratch arrays, so a step allocates nothing and can run over pieces of the arrays in threads.
+scratch arrays, so a step allocates nothing and can run over cache-sized pieces of the arrays.
 
 ``state_dict()`` is PyTorch's layout: ``{'state': {index: {...}}, 'param_groups': [{...,
 'params': [indices]}]}``, so optimizer state moves between chainrule and PyTorch.
@@ -13,21 +13,16 @@ scratch arrays, so a step allocates nothing and can run over pieces of the array
 from __future__ import annotations
 
 import copy
-import os
-import threading
 import warnings
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from itertools import chain
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from chainrule.autograd.grad_mode import enable_grad
 from chainrule.tensor import Tensor
-
-if TYPE_CHECKING:
-    from concurrent.futures import ThreadPoolExecutor
 
 
 class _RequiredParameter:
@@ -53,49 +48,13 @@ def effective_grad(param: np.ndarray, grad: np.ndarray, weight_decay: float, max
 # --- running an update function over the parameters ---
 
 # NOTE: measured on 2 cores (1.25 MB of L2 each): pieces of 64K elements keep the state and
-# scratch a piece touches several times in L2 (Adam ~25% faster than over whole arrays) while
-# keeping the number of Python-level calls low; under 128K elements in all, threads cost more
-# than they save.
+# scratch that a piece touches several times in L2 (Adam ~25%, SGD ~18% faster than whole
+# arrays) with few Python-level calls. Threads over the pieces were tried and dropped: every
+# ufunc call re-takes the GIL, and two threads making ~100 short calls each per step ran no
+# faster than one, often slower.
 _PIECE = 1 << 16
-_PARALLEL = 1 << 17
-_THREADS = max(1, min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
-                      else os.cpu_count() or 1))
-_pool: ThreadPoolExecutor | None = None
-_pool_pid = 0
-_local = threading.local()
 
 Job = tuple[tuple[Any, ...], dict[str, Any]]
-
-
-def _thread_scratch() -> dict[Any, Any]:
-    """This thread's scratch: flat buffers by dtype, and views of them by (shape, dtype)."""
-    views = getattr(_local, "views", None)
-    if views is None:
-        views = _local.views = {}
-    return views
-
-
-def _new_scratch(views: dict[Any, Any], param: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Two scratch arrays shaped like ``param``, views of this thread's flat buffers."""
-    n, dtype = param.size, param.dtype
-    flat = views.get(dtype)
-    if flat is None or flat[0].size < n:
-        size = max(n, _PIECE)
-        views.clear()  # views of the old buffers are dropped with them
-        flat = views[dtype] = (np.empty(size, dtype), np.empty(size, dtype))
-    pair = views[(param.shape, dtype)] = (flat[0][:n].reshape(param.shape),
-                                          flat[1][:n].reshape(param.shape))
-    return pair
-
-
-def _workers() -> ThreadPoolExecutor:
-    global _pool, _pool_pid
-    if _pool is None or _pool_pid != os.getpid():  # a forked child has no pool threads
-        from concurrent.futures import ThreadPoolExecutor  # on first use: a slow import
-
-        _pool = ThreadPoolExecutor(_THREADS - 1, thread_name_prefix="chainrule-optim")
-        _pool_pid = os.getpid()
-    return _pool
 
 
 def run_update(update: Callable[..., None], jobs: list[Job],
@@ -103,50 +62,20 @@ def run_update(update: Callable[..., None], jobs: list[Job],
     """Call ``update(*arrays, tmp, tmp2, **options)`` for every ``(arrays, options)`` job.
 
     ``arrays`` starts with the parameter; the others have its shape, or are None. As the
-    update is elementwise, large contiguous parameters are cut into pieces of ``_PIECE``
-    elements (flat views), and the pieces are shared out between threads; the results are
-    the same bits as one call over whole arrays. ``scratch_for`` gives whole-size scratch for
-    the rare non-contiguous parameter, which is updated whole, in the calling thread.
+    update is elementwise, a large contiguous parameter is updated in pieces of ``_PIECE``
+    elements (flat views), which gives the same bits as one call over the whole arrays;
+    ``scratch_for(piece)`` gives the two scratch arrays.
     """
-    pieces: list[Job] = []
-    total = 0
     for arrays, options in jobs:
         n = arrays[0].size
-        total += n
-        if n <= _PIECE:
-            pieces.append((arrays, options))
-        elif all(a is None or a.flags.c_contiguous for a in arrays):
-            flats = [None if a is None else a.reshape(-1) for a in arrays]
-            for lo in range(0, n, _PIECE):
-                hi = min(n, lo + _PIECE)
-                pieces.append((tuple(None if f is None else f[lo:hi] for f in flats), options))
-        else:
+        if n <= _PIECE or not all(a is None or a.flags.c_contiguous for a in arrays):
             update(*arrays, *scratch_for(arrays[0]), **options)
-    # NOTE: threads take pieces from one shared iterator (next() on a list iterator is atomic
-    # under the GIL), so a thread slowed by others (BLAS threads still spinning after a GEMM)
-    # simply takes fewer pieces.
-    queue = iter(pieces)
-
-    def work() -> None:
-        views = _thread_scratch()
-        for arrays, options in queue:
-            p = arrays[0]
-            scratch = views.get((p.shape, p.dtype)) or _new_scratch(views, p)
-            update(*arrays, *scratch, **options)
-
-    threads = min(_THREADS, len(pieces)) if total >= _PARALLEL else 1
-    if len({id(arrays[0]) for arrays, _ in jobs}) != len(jobs):
-        threads = 1  # a parameter listed twice: its updates must not run concurrently
-    if threads < 2:
-        work()
-        return
-    pool = _workers()
-    futures = [pool.submit(work) for _ in range(threads - 1)]
-    try:
-        work()
-    finally:
-        for f in futures:
-            f.result()
+            continue
+        flats = [None if a is None else a.reshape(-1) for a in arrays]
+        for lo in range(0, n, _PIECE):
+            hi = min(n, lo + _PIECE)
+            piece = [None if f is None else f[lo:hi] for f in flats]
+            update(*piece, *scratch_for(piece[0]), **options)
 
 
 def _as_array(value: Any) -> Any:
@@ -299,7 +228,7 @@ class Optimizer:
 
     def _scratch_for(self, param: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Two scratch arrays shaped and typed like ``param``: views into two flat buffers per
-        dtype, as large as the largest parameter, reused by every parameter and step."""
+        dtype, as large as the largest parameter (or piece), reused by every step."""
         key = (param.shape, param.dtype)
         views = self._scratch.get(key)
         if views is None:
