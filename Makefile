@@ -26,7 +26,7 @@ demo: $(STAMP)-core
 	$(PY) examples/demo.py
 
 test: $(STAMP)-dev
-	$(PY) -m pytest -n 2 tests
+	$(PY) -m pytest -n 2 --doctest-modules tests src/chainrule
 
 bench: $(STAMP)-dev
 	$(PY) benchmarks/run.py

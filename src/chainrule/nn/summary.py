@@ -57,8 +57,8 @@ def summary(model: Module, input_size: tuple | list | None = None, *,
     >>> s = nn.summary(nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2)), (1, 4))
     >>> s.total_params
     58
-    >>> print(str(s).splitlines()[3])
-    0 (Linear)    [1, 8]               40
+    >>> print(str(s).splitlines()[4])
+    0 (Linear)             [1, 8]             40
     """
     if input_data is None:
         if input_size is None:
