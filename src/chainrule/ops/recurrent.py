@@ -15,6 +15,8 @@ Gate order and formulas are PyTorch's: LSTM (i, f, g, o), GRU (r, z, n) with
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager, nullcontext
+
 import numpy as np
 
 from chainrule.autograd.function import Function
@@ -46,16 +48,22 @@ def _derivative(g: np.ndarray, sigmoid_gate: np.ndarray, tanh_cols: slice,
     return out
 
 
-def _one_blas_thread():
-    """The primitives run their GEMMs on one BLAS thread.
+def _blas_threads(w_hh: np.ndarray, batch: int) -> AbstractContextManager:
+    """Small recurrences run their GEMMs on one BLAS thread; large ones let BLAS thread.
 
-    NOTE: most of their GEMMs are the small per-step ones, and OpenBLAS's threads cost more than
-    they gain there: they spin between GEMMs and wait to be scheduled. On this 2-core machine,
-    busy with other work, the LSTM benchmark step (batch 32, hidden 256, 64 steps) took 94-138 ms
-    with one thread against 780-950 ms with two (and 185-215 ms with only the per-step GEMMs on
-    one thread); the adding-problem example took 4x the CPU time and 5x the wall time with two.
+    NOTE: a step's GEMM is (batch, hidden) @ (hidden, gates * hidden). When it is small,
+    OpenBLAS's threads cost more than they gain: they spin between GEMMs and wait to be
+    scheduled (on a busy 2-core machine the adding-problem example took 4x the CPU time with two
+    threads). When it is large they pay: on a quiet 2-core machine the LSTM benchmark step
+    (batch 32, hidden 256, 64 steps; 8.4 MFLOP per step GEMM) went from 77 ms on one thread to
+    59 ms on two, the GRU from 67 to 48 ms. The threshold sits between the two cases.
     """
+    if batch * w_hh.shape[0] * w_hh.shape[1] >= _THREADED_GEMM_MACS:
+        return nullcontext()
     return _OpenBLAS.single_threaded()
+
+
+_THREADED_GEMM_MACS = 4_000_000
 
 
 class _Steps:
@@ -154,7 +162,7 @@ class RNNSequence(Function):
     @staticmethod
     def forward(ctx, x, h0, w_ih, w_hh, b_ih, b_hh, batch_sizes, reverse, relu):
         st = _Steps(x, batch_sizes, reverse)
-        with _one_blas_thread():
+        with _blas_threads(w_hh, st.B):
             hidden = w_hh.shape[1]
             x2 = x.reshape(st.N, -1)
             bias = None if b_ih is None else b_ih + b_hh
@@ -178,7 +186,7 @@ class RNNSequence(Function):
     @staticmethod
     def backward(ctx, gout, ghn):
         st, out, w_hh = ctx.st, ctx.out, ctx.w_hh
-        with _one_blas_thread():
+        with _blas_threads(w_hh, st.B):
             gout = gout.reshape(out.shape)
             d = np.empty_like(out)  # gradients of the pre-activations
             dh = np.array(ghn, copy=True)
@@ -205,7 +213,7 @@ class LSTMSequence(Function):
     @staticmethod
     def forward(ctx, x, h0, c0, w_ih, w_hh, b_ih, b_hh, batch_sizes, reverse):
         st = _Steps(x, batch_sizes, reverse)
-        with _one_blas_thread():
+        with _blas_threads(w_hh, st.B):
             hidden = w_hh.shape[1]
             h1, h2, h3 = hidden, 2 * hidden, 3 * hidden
             x2 = x.reshape(st.N, -1)
@@ -239,7 +247,7 @@ class LSTMSequence(Function):
     @staticmethod
     def backward(ctx, gout, ghn, gcn):
         st, g, tc, cprev, out, w_hh = ctx.st, ctx.g, ctx.tc, ctx.cprev, ctx.out, ctx.w_hh
-        with _one_blas_thread():
+        with _blas_threads(w_hh, st.B):
             hidden = w_hh.shape[1]
             h1, h2, h3 = hidden, 2 * hidden, 3 * hidden
             gout = gout.reshape(tc.shape)
@@ -279,7 +287,7 @@ class GRUSequence(Function):
     @staticmethod
     def forward(ctx, x, h0, w_ih, w_hh, b_ih, b_hh, batch_sizes, reverse):
         st = _Steps(x, batch_sizes, reverse)
-        with _one_blas_thread():
+        with _blas_threads(w_hh, st.B):
             hidden = w_hh.shape[1]
             h1, h2 = hidden, 2 * hidden
             x2 = x.reshape(st.N, -1)
@@ -321,7 +329,7 @@ class GRUSequence(Function):
     @staticmethod
     def backward(ctx, gout, ghn):
         st, g, hn, prev, w_hh = ctx.st, ctx.g, ctx.hn, ctx.prev, ctx.w_hh
-        with _one_blas_thread():
+        with _blas_threads(w_hh, st.B):
             hidden = w_hh.shape[1]
             h1, h2, h3 = hidden, 2 * hidden, 3 * hidden
             gout = gout.reshape(hn.shape)
