@@ -51,10 +51,6 @@ def _category(dt: np.dtype) -> int:
     return 0 if k == "b" else 2 if k in "fc" else 1
 
 
-def is_floating(dt: np.dtype) -> bool:
-    return dt.kind == "f"
-
-
 def result_type(a: np.ndarray, b) -> np.dtype:
     """The dtype of a binary op between array ``a`` and ``b`` (array or Python scalar).
 

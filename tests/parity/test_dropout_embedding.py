@@ -14,14 +14,6 @@ from tests.parity.helpers import assert_same, check_parity
 torch = pytest.importorskip("torch")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    # NOTE: on a busy 2-core machine torch's idle worker threads make each tiny op take ~40 ms.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 # --- dropout ---
 
 

@@ -14,14 +14,6 @@ from tests.parity.helpers import assert_same
 torch = pytest.importorskip("torch")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    # NOTE: on a busy 2-core machine torch's idle worker threads make each tiny op take ~40 ms.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 DTYPES = [np.float32, np.float64]
 TOL = {np.float32: (2e-5, 2e-5), np.float64: (1e-10, 1e-10)}
 

@@ -6,6 +6,8 @@ shape. A rule never writes into the ``grad`` it receives (other rules may share 
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from chainrule._dtype import get_default_dtype, result_type
@@ -78,13 +80,26 @@ class Pow(Function):
             if isinstance(b, (int, float)):
                 ga = np.zeros_like(grad) if b == 0 else grad * (b * np.power(a, b - 1))
             else:
-                ga = grad * np.where(b == 0, 0.0, b * np.power(a, b - 1)).astype(grad.dtype)
+                ga = grad * np.where(b == 0, 0.0, b * np.power(a, b - 1)).astype(
+                    grad.dtype, copy=False)
         if nb:
             # NOTE: at a == 0 with b >= 0 the log term is taken as 0 (PyTorch's convention).
             with np.errstate(divide="ignore", invalid="ignore"):
-                t = y * np.log(a)
-            gb = grad * np.where((a == 0) & (b >= 0), 0.0, t).astype(grad.dtype)
+                # NOTE: a Python-scalar base keeps a Python-float log, so float32 stays float32.
+                t = y * (_scalar_log(a) if isinstance(a, (int, float)) else np.log(a))
+            gb = grad * np.where((a == 0) & (b >= 0), 0.0, t).astype(grad.dtype, copy=False)
         return ga, gb
+
+
+def _scalar_log(a: float) -> float:
+    return math.log(a) if a > 0 else (-math.inf if a == 0 else math.nan)
+
+
+def _tie_weights(win: np.ndarray, tie: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """1 where the first input wins, 0.5 on ties, 0 elsewhere, in the gradient's dtype."""
+    w = np.array(win, dtype=dtype)
+    w[tie] = 0.5
+    return w
 
 
 class Maximum(Function):
@@ -97,8 +112,8 @@ class Maximum(Function):
     def backward(ctx, grad):
         # NOTE: on ties each input gets half the gradient (PyTorch's convention).
         a, b = ctx.a, ctx.b
-        w = (a > b) + 0.5 * (a == b)
-        return grad * w.astype(grad.dtype), grad * (1 - w).astype(grad.dtype)
+        w = _tie_weights(a > b, a == b, grad.dtype)
+        return grad * w, grad * (1 - w)
 
 
 class Minimum(Function):
@@ -111,8 +126,8 @@ class Minimum(Function):
     def backward(ctx, grad):
         # NOTE: on ties each input gets half the gradient (PyTorch's convention).
         a, b = ctx.a, ctx.b
-        w = (a < b) + 0.5 * (a == b)
-        return grad * w.astype(grad.dtype), grad * (1 - w).astype(grad.dtype)
+        w = _tie_weights(a < b, a == b, grad.dtype)
+        return grad * w, grad * (1 - w)
 
 
 # --- unary maths ---
