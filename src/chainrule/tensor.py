@@ -1,6 +1,9 @@
 """Tensor: one NumPy array, plus what autograd needs to know about it.
 
-Every method is a one-liner into a function of ``chainrule.ops`` (grep finds each there).
+The state and the op-free methods (what it is, conversions to Python and NumPy, autograd flags
+and hooks) are in :class:`chainrule._tensor_base.TensorBase`; here are the constructors and every
+op as a method, each a one-liner into a function of ``chainrule.ops`` (grep finds it there),
+in place or not.
 """
 
 from __future__ import annotations
@@ -10,36 +13,8 @@ from typing import Any
 import numpy as np
 
 from chainrule import _dtype
+from chainrule._tensor_base import TensorBase, array_from
 from chainrule.autograd import grad_mode
-
-
-def array_from(data: Any, dtype=None) -> np.ndarray:
-    """An ndarray from Python data, with PyTorch's dtype inference.
-
-    Python floats give the default dtype (float32), integers int64, bools bool; NumPy arrays keep
-    their dtype.
-    """
-    if isinstance(data, Tensor):
-        arr = data._data
-    elif isinstance(data, np.ndarray):
-        arr = data
-    else:
-        if isinstance(data, (list, tuple)) and any(isinstance(d, Tensor) for d in data):
-            data = [d._data if isinstance(d, Tensor) else d for d in data]
-        arr = np.asarray(data)
-        if dtype is None:
-            if arr.dtype.kind == "f" and not isinstance(data, np.generic):
-                arr = arr.astype(_dtype.get_default_dtype())
-            elif arr.dtype.kind in "iu" and not isinstance(data, np.generic):
-                arr = arr.astype(np.int64)
-            elif arr.dtype.kind not in "biuf":
-                raise TypeError(
-                    f"tensor: cannot make a tensor from {type(data).__name__} data of NumPy "
-                    f"dtype {arr.dtype}; expected numbers, bools or nested lists of them"
-                )
-    if dtype is not None:
-        arr = arr.astype(_dtype.to_dtype(dtype), copy=False)
-    return arr
 
 
 def as_tensor_like(x: Any) -> Any:
@@ -52,7 +27,7 @@ def as_tensor_like(x: Any) -> Any:
     return Tensor._wrap(array_from(x))
 
 
-class Tensor:
+class Tensor(TensorBase):
     """An n-dimensional array that can record the operations applied to it.
 
     Create tensors with :func:`chainrule.tensor`, :func:`chainrule.zeros`, etc.
@@ -65,8 +40,7 @@ class Tensor:
     tensor([2., 4., 6.])
     """
 
-    __slots__ = ("_data", "grad", "requires_grad", "grad_fn", "_out_index", "_hooks",
-                 "_retains_grad", "__weakref__")
+    __slots__ = ()
     __array_ufunc__ = None  # so ndarray * Tensor reaches Tensor.__rmul__
     __array_priority__ = 1000
 
@@ -94,33 +68,7 @@ class Tensor:
         t._retains_grad = False
         return t
 
-    # --- what it is ---
-    @property
-    def shape(self) -> tuple[int, ...]:
-        return self._data.shape
-
-    @property
-    def dtype(self) -> np.dtype:
-        return self._data.dtype
-
-    @property
-    def ndim(self) -> int:
-        return self._data.ndim
-
-    @property
-    def device(self) -> Any:
-        from chainrule.device import cpu
-
-        return cpu
-
-    @property
-    def is_leaf(self) -> bool:
-        return self.grad_fn is None
-
-    @property
-    def is_cuda(self) -> bool:
-        return False
-
+    # --- views of the same array ---
     @property
     def data(self) -> Tensor:
         return Tensor._wrap(self._data)
@@ -137,127 +85,19 @@ class Tensor:
     def mT(self) -> Tensor:  # noqa: N802
         return _shape.transpose(self, -2, -1)
 
-    def size(self, dim: int | None = None) -> Any:
-        return self._data.shape if dim is None else self._data.shape[dim]
-
-    def dim(self) -> int:
-        return self._data.ndim
-
-    def numel(self) -> int:
-        return int(self._data.size)
-
-    def element_size(self) -> int:
-        return self._data.itemsize
-
-    def __len__(self) -> int:
-        if self._data.ndim == 0:
-            raise TypeError("len() of a 0-d tensor")
-        return self._data.shape[0]
-
     def __iter__(self):
         if self._data.ndim == 0:
             raise TypeError("iteration over a 0-d tensor")
         return iter(_shape.unbind(self, 0))
-
-    # --- to Python and NumPy ---
-    def numpy(self, *, force: bool = False) -> np.ndarray:
-        """The underlying array (shared memory, like PyTorch's ``.numpy()``)."""
-        return self._data
-
-    def __array__(self, dtype=None, copy=None) -> np.ndarray:
-        return self._data if dtype is None else self._data.astype(dtype)
-
-    def item(self) -> Any:
-        if self._data.size != 1:
-            raise RuntimeError(f"item: a tensor with {self._data.size} elements (shape "
-                               f"{self.shape}) cannot be converted to a Python scalar")
-        return self._data.item()
-
-    def tolist(self) -> Any:
-        return self._data.tolist()
-
-    def __float__(self) -> float:
-        return float(self.item())
-
-    def __int__(self) -> int:
-        return int(self.item())
-
-    def __index__(self) -> int:
-        if self._data.dtype.kind not in "iu" or self._data.size != 1:
-            raise TypeError(f"only integer tensors of a single element can be an index, got "
-                            f"{self.dtype} of shape {self.shape}")
-        return int(self.item())
-
-    def __bool__(self) -> bool:
-        if self._data.size != 1:
-            raise RuntimeError(f"Boolean value of a tensor with {self._data.size} elements "
-                               f"(shape {self.shape}) is ambiguous")
-        return bool(self._data)
-
-    def __repr__(self) -> str:
-        body = np.array2string(self._data, separator=", ", prefix="tensor(",
-                               threshold=1000, edgeitems=3, precision=4)
-        extra = ""
-        dt = self._data.dtype
-        if dt not in (_dtype.get_default_dtype(), _dtype.int64, _dtype.bool_) or (
-                self._data.size == 0 and dt != _dtype.get_default_dtype()):
-            extra += f", dtype={dt}"
-        if self.grad_fn is not None:
-            extra += f", grad_fn={self.grad_fn!r}"
-        elif self.requires_grad:
-            extra += ", requires_grad=True"
-        return f"tensor({body}{extra})"
 
     # --- autograd ---
     def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
         """Accumulate the gradient of this tensor into every leaf's ``.grad``."""
         _engine.backward(self, gradient, retain_graph, create_graph, inputs)
 
-    def requires_grad_(self, requires_grad: bool = True) -> Tensor:
-        if requires_grad and self._data.dtype.kind not in "fc":
-            raise RuntimeError(
-                f"requires_grad_: only floating-point tensors can require gradients, got "
-                f"{self.dtype}"
-            )
-        if not requires_grad and self.grad_fn is not None:
-            raise RuntimeError("requires_grad_(False): only leaf tensors can stop requiring "
-                               "grad; use .detach() for a non-leaf")
-        self.requires_grad = requires_grad
-        return self
-
     def detach(self) -> Tensor:
         """A tensor sharing this one's memory, outside the graph."""
         return Tensor._wrap(self._data)
-
-    def detach_(self) -> Tensor:
-        self.grad_fn, self.requires_grad = None, False
-        return self
-
-    def retain_grad(self) -> None:
-        """Keep this non-leaf tensor's gradient in ``.grad`` after backward."""
-        if self.grad_fn is None:
-            return
-        self._retains_grad = True
-        self._watch()
-
-    def register_hook(self, hook) -> Any:
-        """Call ``hook(grad)`` when this tensor's gradient is computed; it may return a
-        replacement. Returns a handle whose ``remove()`` unregisters it."""
-        if not self.requires_grad:
-            raise RuntimeError("register_hook: cannot register a hook on a tensor that does "
-                               "not require gradient")
-        if self._hooks is None:
-            self._hooks = []
-        self._hooks.append(hook)
-        if self.grad_fn is not None:
-            self._watch()
-        return _HookHandle(self._hooks, hook)
-
-    def _watch(self) -> None:
-        fn = self.grad_fn
-        if fn._watched is None:
-            fn._watched = {}
-        fn._watched[self._out_index] = self
 
     # --- in place (outside the graph, or rebinding this tensor to a new node) ---
     def _inplace(self, op, *args, **kwargs) -> Tensor:
@@ -350,7 +190,7 @@ class Tensor:
         if not (grad_mode._state.enabled and (self.requires_grad or (
                 isinstance(value, Tensor) and value.requires_grad))):
             v = value._data if isinstance(value, Tensor) else value
-            self._data[_shape._index(key)] = v
+            self._data[_indexing._index(key)] = v
             return
         self._inplace(_shape.setitem, key, value)
 
@@ -536,17 +376,9 @@ class Tensor:
     def __getitem__(self, key): return _shape.getitem(self, key)
 
 
-class _HookHandle:
-    def __init__(self, hooks: list, hook: Any) -> None:
-        self._hooks, self._hook = hooks, hook
-
-    def remove(self) -> None:
-        if self._hook in self._hooks:
-            self._hooks.remove(self._hook)
-
-
 from chainrule.autograd import engine as _engine  # noqa: E402
 from chainrule.ops import elementwise as _ew  # noqa: E402
 from chainrule.ops import linalg as _la  # noqa: E402
 from chainrule.ops import reduction as _red  # noqa: E402
 from chainrule.ops import shape as _shape  # noqa: E402
+from chainrule.ops.shape import indexing as _indexing  # noqa: E402

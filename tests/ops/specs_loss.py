@@ -1,4 +1,4 @@
-"""Spec rows for the loss primitives of ``ops/loss.py`` (see ``specs.py``).
+"""Spec rows for the loss primitives of ``ops/loss/`` (see ``specs.py``).
 
 Class-index targets come from generators over 4 classes, so every input below has C >= 4;
 per-class weights are an input that does not require grad (torch gives none for them).

@@ -17,7 +17,8 @@ SPECS = all_specs()
 
 
 def primitives() -> set[type]:
-    """Every Function subclass defined in a module of the chainrule.ops package."""
+    """Every Function subclass defined in a module of the chainrule.ops package, once: a class
+    counts only in the module that defines it, not in a package ``__init__`` re-exporting it."""
     found = set()
     for info in pkgutil.walk_packages(chainrule.ops.__path__, "chainrule.ops."):
         mod = importlib.import_module(info.name)
@@ -52,6 +53,13 @@ def test_the_walk_finds_the_engine_primitives():
     assert {"Add", "MatMul", "Sum", "Reshape", "Index", "Cast"} <= names
 
 
+def test_the_walk_finds_each_primitive_in_one_module_and_its_family():
+    prims = primitives()
+    assert len({p.__name__ for p in prims}) == len(prims)
+    shape = {p.__name__ for p in prims if family(p) == "shape"}
+    assert {"Reshape", "Index", "Gather", "Cat", "Pad"} <= shape
+
+
 def test_every_primitive_has_a_row():
     covered = {p for s in SPECS for p in s.prims}
     missing = sorted(f"{p.__module__}.{p.__name__}" for p in primitives() - covered)
@@ -71,6 +79,12 @@ def test_rows_make_inputs_of_the_shapes_they_declare():
             assert got == tuple(shapes), f"{s.name}: inputs of shapes {got}, declared {shapes}"
 
 
+def family(p: type) -> str:
+    """The op family of a primitive: ``chainrule.ops.<family>`` or ``chainrule.ops.<family>.<part>``
+    (a family split into a package, as ``shape``)."""
+    return p.__module__.split(".")[2]
+
+
 CORE = ("elementwise", "reduction", "shape", "linalg")
 NO_SCALAR = {  # core primitives that cannot take a 0-d input, and why
     "MatMul": "matmul needs at least one dimension",
@@ -85,7 +99,7 @@ def test_core_primitives_have_scalar_size_one_and_broadcast_cases():
     """A 0-d case, a case with a size-1 axis and, for binary ops, inputs of different shapes."""
     problems = []
     for p in primitives():
-        if p.__module__.rsplit(".", 1)[-1] not in CORE:
+        if family(p) not in CORE:
             continue
         cases = [c for s in SPECS if p in s.prims for c in s.cases]
         if p.__name__ not in NO_SCALAR and not any(() in c for c in cases):
