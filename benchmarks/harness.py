@@ -10,6 +10,11 @@ about 0.1 s after each GEMM (slowing whatever runs next, in either framework): a
 the two sides alternate in blocks, each block first running its own step untimed for ``spin``
 seconds (so the other side's threads have gone quiet and caches hold this side's data), then
 timing ``steps`` steps. The result per side is the median over ``rounds`` blocks.
+
+A workload whose quantity is not a step time (time-to-accuracy: one long training run per side)
+brings its own ``protocol``, which returns the ``Result`` itself. A workload may compare
+chainrule with something other than PyTorch (e.g. ``fit`` against a hand-written chainrule
+loop): its ``torch`` setup is then that baseline, named by ``baseline``.
 """
 
 from __future__ import annotations
@@ -41,6 +46,9 @@ class Workload:
         rounds: blocks per side (None: the default).
         warmup: untimed seconds (at least one step) each side runs before the first round.
         description: one line for the table's notes.
+        baseline: what the ``torch`` setup runs, when it is not PyTorch (shown in its cell).
+        protocol: ``protocol(workload, quick) -> Result`` replacing the step-timing protocol.
+        slow: takes minutes; ``run.py --quick`` skips it unless ``--only`` selects it.
     """
 
     name: str
@@ -54,6 +62,9 @@ class Workload:
     rounds: int | None = None
     warmup: float = 0.5
     description: str = ""
+    baseline: str = "PyTorch"
+    protocol: Callable[[Workload, bool], Result] | None = None
+    slow: bool = False
 
 
 @dataclass
@@ -61,6 +72,8 @@ class Result:
     workload: Workload
     times: dict[str, list[float]]  # side -> per-step seconds, one entry per timed block
     error: str | None = None  # why the workload could not run (its times are then empty)
+    failed: str | None = None  # a check of its own that failed (times shown; verdict FAIL)
+    notes: list[str] = field(default_factory=list)  # extra notes from a custom protocol
 
     def median(self, side: str) -> float:
         return statistics.median(self.times[side])
@@ -80,7 +93,7 @@ class Result:
     @property
     def passed(self) -> bool | None:
         """True / False against the workload's bars, None when it has no bar."""
-        if self.error is not None:
+        if self.error is not None or self.failed is not None:
             return False
         w = self.workload
         checks = []
@@ -130,6 +143,8 @@ def _timed_block(step: Step, spin: float, steps: int) -> float:
 
 def measure(workload: Workload, quick: bool = False) -> Result:
     """Time a workload's sides with the alternating protocol described in the module doc."""
+    if workload.protocol is not None:
+        return workload.protocol(workload, quick)
     setups = {"chainrule": workload.chainrule, "torch": workload.torch, **workload.references}
     step_fns = {side: setup() for side, setup in setups.items()}
     spin = workload.spin if workload.spin is not None else SPIN_SECONDS

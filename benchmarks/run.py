@@ -4,7 +4,7 @@ Usage::
 
     python benchmarks/run.py                    # every workload, full protocol
     python benchmarks/run.py --only mlp matmul  # workloads whose name contains a substring
-    python benchmarks/run.py --quick            # fewer and shorter rounds
+    python benchmarks/run.py --quick            # fewer and shorter rounds, no slow workloads
     python benchmarks/run.py --markdown         # also print a README-ready table
     python benchmarks/run.py --threads 1        # both frameworks on one core (BLAS included)
 
@@ -60,10 +60,14 @@ def _row(r: Result, noise: bool) -> list[str]:
     w = r.workload
     if r.error is not None:
         return [w.name, "-", "-", "-", _bar(w), "ERROR", r.error]
-    cells = [w.name, _seconds(r.median("chainrule")), _seconds(r.median("torch")),
+    baseline = _seconds(r.median("torch"))
+    if w.baseline != "PyTorch":  # e.g. fit against a hand-written chainrule loop
+        baseline = f"{baseline} ({w.baseline})"
+    cells = [w.name, _seconds(r.median("chainrule")), baseline,
              f"{r.ratio:.3f}x", _bar(w), _verdict(r)]
     notes = [f"{side} {_seconds(r.median(side))}" for side in w.references]
-    if noise:
+    notes += ([r.failed] if r.failed else []) + r.notes
+    if noise and min(len(t) for t in r.times.values()) > 1:
         notes.append("spread " + "/".join(f"{r.spread(s):.0%}" for s in ("chainrule", "torch")))
     return [*cells, "; ".join(notes)]
 
@@ -111,7 +115,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--only", nargs="+", metavar="NAME",
                         help="run the workloads whose name contains any of these substrings")
-    parser.add_argument("--quick", action="store_true", help="fewer, shorter rounds")
+    parser.add_argument("--quick", action="store_true",
+                        help="fewer, shorter rounds; skip the slow workloads (time-to-accuracy) "
+                             "unless --only selects them")
     parser.add_argument("--markdown", action="store_true",
                         help="also print the table as Markdown (for the README)")
     parser.add_argument("--list", action="store_true", help="list the workloads and exit")
@@ -131,8 +137,15 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"no workload name contains any of {args.only}; see --list")
     if args.list:
         for w in chosen:
-            print(f"{w.name:24} bar {_bar(w):14} {w.description}")
+            slow = " (slow)" if w.slow else ""
+            print(f"{w.name:24} bar {_bar(w):14} {w.description}{slow}")
         return 0
+    if args.quick and not args.only:
+        skipped = [w.name for w in chosen if w.slow]
+        chosen = [w for w in chosen if not w.slow]
+        if skipped:
+            print(f"--quick skips the slow workloads {', '.join(skipped)} (select them with "
+                  "--only to run them)", file=sys.stderr)
 
     print(environment(), file=sys.stderr)
     results = []
