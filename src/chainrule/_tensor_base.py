@@ -51,6 +51,14 @@ class TensorBase:
 
     __slots__ = ("_data", "grad", "requires_grad", "grad_fn", "_out_index", "_hooks",
                  "_retains_grad", "__weakref__")
+    # Declared for type checkers only (annotations without values do not clash with slots).
+    _data: np.ndarray
+    grad: Any
+    requires_grad: bool
+    grad_fn: Any
+    _out_index: int
+    _hooks: Any
+    _retains_grad: bool
 
     # --- what it is ---
     @property
