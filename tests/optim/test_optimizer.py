@@ -299,3 +299,44 @@ def test_a_parameter_listed_twice_warns_and_is_updated_twice():
         opt = cr.optim.SGD([p, p], lr=0.1)
     opt.step()
     np.testing.assert_allclose(p.numpy(), 0.8, rtol=1e-6)
+
+
+THREADED = [c for c in ALL if c[0] in (cr.optim.Adam, cr.optim.AdamW)]
+
+
+@pytest.mark.parametrize(("cls", "kwargs"), THREADED, ids=[c.__name__ for c, _ in THREADED])
+def test_updates_shared_by_two_threads_give_the_same_bits(cls, kwargs, monkeypatch):
+    """Adam's large steps are shared out between two threads: the same bits as one thread."""
+    from chainrule.ops import _threads
+
+    rng = np.random.default_rng(2)
+    shapes = [(300, 400), (300,), (7, 3), (400, 300), (2, 70_001)]
+    values = [rng.standard_normal(s).astype(np.float32) for s in shapes]
+    grads = [rng.standard_normal(s).astype(np.float32) for s in shapes]
+    slots = set()
+    scratch_for = optimizer_module.Optimizer._scratch_for
+
+    def recording(self, array, slot=0):
+        slots.add(slot)
+        return scratch_for(self, array, slot)
+
+    monkeypatch.setattr(optimizer_module.Optimizer, "_scratch_for", recording)
+
+    def run(threads):
+        monkeypatch.setattr(_threads, "_THREADS", threads)
+        ps = [with_grad(v, g) for v, g in zip(values, grads)]
+        ps[3]._data = np.asfortranarray(ps[3]._data)  # a non-contiguous parameter
+        opt = cls(ps, **kwargs)
+        for _ in range(3):
+            opt.step()
+        return ps, opt
+
+    alone, reference = run(1)
+    assert slots == {0}
+    shared, opt = run(2)
+    if _threads._OpenBLAS.found():
+        assert slots == {0, 1}
+    for p, q in zip(shared, alone):
+        np.testing.assert_array_equal(p.numpy(), q.numpy())
+        for key, value in opt.state[p].items():
+            np.testing.assert_array_equal(value.numpy(), reference.state[q][key].numpy())

@@ -98,7 +98,9 @@ def _adam_step(opt: Optimizer, closure: Callable[[], Any] | None) -> Any:
             step = _step_count(state)
             jobs.append(((p._data, grad, state["exp_avg"]._data, state["exp_avg_sq"]._data,
                           max_sq), dict(hyper, step=step)))
-    run_update(adam_, jobs, opt._scratch_for)
+    # NOTE: 12 passes per element, two of them sqrt and divide: two threads pay off (see
+    # run_update).
+    run_update(adam_, jobs, opt._scratch_for, two_threads=True)
     return loss
 
 
