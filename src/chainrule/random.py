@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 import numpy as np
 
 
@@ -32,17 +34,22 @@ class Generator:
         return self
 
     def seed(self) -> int:
-        s = int(np.random.SeedSequence().entropy % (2**63))
+        entropy = np.random.SeedSequence().entropy
+        # SeedSequence() with no argument draws its entropy from the OS as one int (the stub
+        # also allows the None and Sequence[int] that a caller may pass in).
+        assert isinstance(entropy, int)
+        s = int(entropy % (2**63))
         self.manual_seed(s)
         return s
 
     def initial_seed(self) -> int:
         return self._seed
 
-    def get_state(self) -> dict:
-        return self.np.bit_generator.state
+    def get_state(self) -> dict[str, Any]:
+        # NumPy documents (and returns) a fresh dict; its stub says only Mapping.
+        return cast("dict[str, Any]", self.np.bit_generator.state)
 
-    def set_state(self, state: dict) -> Generator:
+    def set_state(self, state: dict[str, Any]) -> Generator:
         self.np.bit_generator.state = state
         return self
 

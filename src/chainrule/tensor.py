@@ -8,6 +8,7 @@ in place or not.
 
 from __future__ import annotations
 
+import builtins
 from typing import Any
 
 import numpy as np
@@ -227,7 +228,8 @@ class Tensor(TensorBase):
     def bool(self): return self.to(_dtype.bool_)
     def cpu(self): return self
     def contiguous(self, memory_format=None): return self
-    def is_floating_point(self) -> bool: return self._data.dtype.kind == "f"
+    # (``builtins.bool``: inside the class body ``bool`` names the method above)
+    def is_floating_point(self) -> builtins.bool: return self._data.dtype.kind == "f"
 
     def cuda(self, *args, **kwargs):
         raise RuntimeError("cuda: chainrule runs on the CPU only (NumPy); there is no GPU device")

@@ -59,6 +59,7 @@ class Function:
     _watched: dict | None = None
     _n_out = 1
     _out_meta: tuple | None = None
+    _trace: str  # the forward call's stack, set by apply() only under detect_anomaly
 
     @staticmethod
     def forward(ctx: Any, *args: Any, **kwargs: Any) -> Any:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Any
+from typing import Any, overload
 
 from chainrule.nn.module import Module
 
@@ -21,7 +21,11 @@ class Sequential(Module):
     ['0.weight', '0.bias', '2.weight', '2.bias']
     """
 
-    def __init__(self, *args: Module) -> None:
+    @overload
+    def __init__(self, *args: Module) -> None: ...
+    @overload
+    def __init__(self, arg: OrderedDict[str, Module], /) -> None: ...
+    def __init__(self, *args: Any) -> None:
         super().__init__()
         if len(args) == 1 and isinstance(args[0], OrderedDict):
             for name, m in args[0].items():
@@ -121,13 +125,15 @@ class ModuleList(Module):
 class ModuleDict(Module):
     """A dict of modules (insertion-ordered), registered so their parameters are found."""
 
-    def __init__(self, modules: Mapping[str, Module] | Iterable | None = None) -> None:
+    def __init__(self, modules: Mapping[str, Module] | Iterable[tuple[str, Module]] | None = None
+                 ) -> None:
         super().__init__()
         if modules is not None:
             self.update(modules)
 
-    def update(self, modules: Mapping[str, Module] | Iterable) -> None:
-        items = modules.items() if isinstance(modules, Mapping) else modules
+    def update(self, modules: Mapping[str, Module] | Iterable[tuple[str, Module]]) -> None:
+        items: Iterable[tuple[str, Module]] = (
+            modules.items() if isinstance(modules, Mapping) else modules)
         for k, m in items:
             self.add_module(k, m)
 

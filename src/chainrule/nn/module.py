@@ -75,6 +75,9 @@ class Module:
     _parameters: dict[str, None]
     _buffers: dict[str, None]
     _modules: dict[str, None]
+    _non_persistent: set[str]
+    _forward_pre_hooks: dict[int, Callable[..., Any]]
+    _forward_hooks: dict[int, Callable[..., Any]]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         if args or kwargs:

@@ -44,6 +44,7 @@ def adam_(param: np.ndarray, grad: np.ndarray, exp_avg: np.ndarray, exp_avg_sq: 
     np.add(exp_avg_sq, np.multiply(sq, 1.0 - beta2, out=sq), out=exp_avg_sq)
     second = exp_avg_sq
     if amsgrad:
+        assert max_exp_avg_sq is not None, "adam_: amsgrad=True needs max_exp_avg_sq"
         second = np.maximum(max_exp_avg_sq, exp_avg_sq, out=max_exp_avg_sq)
     bias_correction1 = 1.0 - beta1**step
     c = math.sqrt(1.0 - beta2**step)
