@@ -15,10 +15,14 @@ import chainrule as cr
 from chainrule.nn import functional as F
 from chainrule.ops import attention as at
 from chainrule.ops import dropout as do
+from chainrule.ops.attention import feedforward as ff
 from chainrule.random import default_generator
 from tests.ops.specs import Spec, normal
 
 TOL = (1e-4, 1e-5)  # NOTE: float32 sums over the keys and features round differently in torch.
+# NOTE: the fused feed-forward block sums its weight gradients over the rows in one partial sum
+# per thread; gradients of size ~100 that cancel to ~1e-3 keep an absolute error of ~1e-5.
+FF_TOL = (1e-4, 1e-4)
 
 
 def _t():
@@ -185,4 +189,19 @@ SPECS: list[Spec] = [
     _spec_heads("head_attention_weights", True, False, False),
     _spec_heads("head_attention_batch_first_masked", False, True, True),
     _spec_heads("head_attention_weights_masked_batch_first", True, True, True),
+    Spec(name="feed_forward", prims=(ff.FeedForward,),
+         fn=lambda x, w1, b1, w2, b2: ff.FeedForward.apply(x, w1, b1, w2, b2, False),
+         torch_fn=lambda x, w1, b1, w2, b2: _t().relu(x @ w1.T + b1) @ w2.T + b2,
+         cases=(((3, 4), (6, 4), (6,), (5, 6), (5,)), ((2, 3, 4), (5, 4), (5,), (4, 5), (4,)),
+                ((4,), (3, 4), (3,), (2, 3), (2,))),
+         big=((8, 32, 64), (256, 64), (256,), (64, 256), (64,)), tol32=FF_TOL),
+    Spec(name="feed_forward_no_bias", prims=(ff.FeedForward,),
+         fn=lambda x, w1, w2: ff.FeedForward.apply(x, w1, None, w2, None, False),
+         torch_fn=lambda x, w1, w2: _t().relu(x @ w1.T) @ w2.T,
+         cases=(((3, 4), (6, 4), (5, 6)),), big=((64, 64), (256, 64), (64, 256)), tol32=FF_TOL),
+    Spec(name="feed_forward_residual", prims=(ff.FeedForward,),
+         fn=lambda x, w1, b1, w2, b2: ff.FeedForward.apply(x, w1, b1, w2, b2, True),
+         torch_fn=lambda x, w1, b1, w2, b2: x + _t().relu(x @ w1.T + b1) @ w2.T + b2,
+         cases=(((3, 4), (6, 4), (6,), (4, 6), (4,)), ((2, 3, 4), (5, 4), (5,), (4, 5), (4,))),
+         big=((8, 32, 64), (256, 64), (256,), (64, 256), (64,)), tol32=FF_TOL),
 ]

@@ -15,6 +15,8 @@ from chainrule.nn.layers.linear import Linear
 from chainrule.nn.layers.normalization import LayerNorm
 from chainrule.nn.module import Module
 from chainrule.ops.activation import gelu, relu
+from chainrule.ops.attention.feedforward import feed_forward
+from chainrule.ops.norm import add_layer_norm
 from chainrule.tensor import Tensor
 
 
@@ -97,9 +99,21 @@ class TransformerEncoderLayer(Module):
             x = x + self._sa_block(self.norm1(x), src_mask, src_key_padding_mask, is_causal)
             x = x + self._ff_block(self.norm2(x))
         else:
-            x = self.norm1(x + self._sa_block(x, src_mask, src_key_padding_mask, is_causal))
-            x = self.norm2(x + self._ff_block(x))
+            x = self._add_norm(self.norm1, x,
+                               self._sa_block(x, src_mask, src_key_padding_mask, is_causal))
+            if self._ff_fusable(x, residual=True):
+                x = self.norm2(self._ff_fused(x, residual=True))
+            else:
+                x = self._add_norm(self.norm2, x, self._ff_block(x))
         return x
+
+    @staticmethod
+    def _add_norm(norm: Module, x: Tensor, y: Tensor) -> Tensor:
+        """``norm(x + y)``, as one primitive when ``norm`` is a plain LayerNorm."""
+        if (type(norm) is LayerNorm and not (norm._forward_hooks or norm._forward_pre_hooks)
+                and x.shape == y.shape and x.dtype == y.dtype):
+            return add_layer_norm(x, y, norm.normalized_shape, norm.weight, norm.bias, norm.eps)
+        return norm(x + y)
 
     def _sa_block(self, x: Tensor, attn_mask: Tensor | None,
                   key_padding_mask: Tensor | None, is_causal: bool) -> Tensor:
@@ -108,8 +122,30 @@ class TransformerEncoderLayer(Module):
         return self.dropout1(x)
 
     def _ff_block(self, x: Tensor) -> Tensor:
-        x = self.linear2(self.dropout(self.activation(self.linear1(x))))
+        if self._ff_fusable(x):
+            x = self._ff_fused(x)
+        else:
+            x = self.linear2(self.dropout(self.activation(self.linear1(x))))
         return self.dropout2(x)
+
+    def _ff_fused(self, x: Tensor, residual: bool = False) -> Tensor:
+        l1, l2 = self.linear1, self.linear2
+        return feed_forward(x, l1.weight, l1.bias, l2.weight, l2.bias, residual)
+
+    def _ff_fusable(self, x: Tensor, residual: bool = False) -> bool:
+        """Whether the feed-forward block (with ``residual``, ``x`` plus the block) may run as
+        one fused primitive: relu, no active dropout inside (nor after, with ``residual``),
+        plain Linear layers, no hooks, matching shapes and dtypes."""
+        l1, l2 = self.linear1, self.linear2
+        drops = (self.dropout, self.dropout2) if residual else (self.dropout,)
+        return (self.activation is relu and type(l1) is Linear and type(l2) is Linear
+                and all(type(d) is Dropout and not (d.training and d.p > 0) for d in drops)
+                and not any(m._forward_hooks or m._forward_pre_hooks for m in (l1, l2, *drops))
+                and x.ndim >= 1 and x.shape[-1] == l1.in_features
+                and l1.out_features == l2.in_features
+                and not (residual and l2.out_features != x.shape[-1])
+                and all(p is None or p.dtype == x.dtype
+                        for p in (l1.weight, l1.bias, l2.weight, l2.bias)))
 
 
 class TransformerEncoder(Module):
