@@ -18,6 +18,12 @@ class _BatchNorm(Module):
 
     _dims: tuple[int, ...] = ()
     _expected = ""
+    # Registered in __init__ (None when not affine / not tracking); declared for type checkers.
+    weight: Parameter | None
+    bias: Parameter | None
+    running_mean: Tensor | None
+    running_var: Tensor | None
+    num_batches_tracked: Tensor | None
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1,
                  affine: bool = True, track_running_stats: bool = True, device: Any = None,
@@ -49,16 +55,17 @@ class _BatchNorm(Module):
 
     def reset_running_stats(self) -> None:
         if self.track_running_stats:
-            self.running_mean._data[...] = 0
-            self.running_var._data[...] = 1
-            self.num_batches_tracked._data[...] = 0
+            for buf, value in ((self.running_mean, 0), (self.running_var, 1),
+                               (self.num_batches_tracked, 0)):
+                assert buf is not None, "tracking running stats, so the buffers exist"
+                buf._data[...] = value
 
     def reset_parameters(self) -> None:
         self.reset_running_stats()
-        if self.affine:
+        if self.weight is not None:  # affine
             init.ones_(self.weight)
-            if self.bias is not None:
-                init.zeros_(self.bias)
+        if self.bias is not None:
+            init.zeros_(self.bias)
 
     def forward(self, input: Tensor) -> Tensor:
         if input.ndim not in self._dims:
@@ -66,10 +73,12 @@ class _BatchNorm(Module):
                              f"{input.ndim}D input of shape {tuple(input.shape)}")
         momentum = 0.0 if self.momentum is None else self.momentum
         if self.training and self.track_running_stats:
-            self.num_batches_tracked._data += 1
+            tracked = self.num_batches_tracked
+            assert tracked is not None, "tracking running stats, so the counter exists"
+            tracked._data += 1
             if self.momentum is None:
                 # NOTE: momentum=None is the cumulative average: batch k gets weight 1/k.
-                momentum = 1.0 / int(self.num_batches_tracked._data)
+                momentum = 1.0 / int(tracked._data)
         # NOTE: batch statistics in training, and in eval too when no running stats are kept.
         use_batch = self.training or self.running_mean is None
         track = not self.training or self.track_running_stats
@@ -148,7 +157,8 @@ class BatchNorm3d(_BatchNorm):
     _expected = "5D"
 
 
-def _affine(m: Module, shape: tuple[int, ...], affine: bool, bias: bool, dtype: Any) -> None:
+def _affine(m: LayerNorm | GroupNorm, shape: tuple[int, ...], affine: bool, bias: bool,
+            dtype: Any) -> None:
     """Register a norm layer's weight (ones) and bias (zeros), or None where absent."""
     m.register_parameter("weight", Parameter(empty(shape, dtype=dtype)) if affine else None)
     m.register_parameter("bias", Parameter(empty(shape, dtype=dtype)) if affine and bias
@@ -156,7 +166,7 @@ def _affine(m: Module, shape: tuple[int, ...], affine: bool, bias: bool, dtype: 
     m.reset_parameters()
 
 
-def _reset_affine(m: Module) -> None:
+def _reset_affine(m: LayerNorm | GroupNorm) -> None:
     if m.weight is not None:
         init.ones_(m.weight)
     if m.bias is not None:
@@ -180,6 +190,9 @@ class LayerNorm(Module):
     >>> m(chainrule.randn(20, 5, 10)).shape
     (20, 5, 10)
     """
+
+    weight: Parameter | None  # registered by _affine; declared for type checkers
+    bias: Parameter | None
 
     def __init__(self, normalized_shape: int | tuple[int, ...], eps: float = 1e-5,
                  elementwise_affine: bool = True, bias: bool = True, device: Any = None,
@@ -221,6 +234,9 @@ class GroupNorm(Module):
     >>> m(chainrule.randn(20, 6, 10, 10)).shape
     (20, 6, 10, 10)
     """
+
+    weight: Parameter | None  # registered by _affine; declared for type checkers
+    bias: Parameter | None
 
     def __init__(self, num_groups: int, num_channels: int, eps: float = 1e-5,
                  affine: bool = True, device: Any = None, dtype: Any = None, *,
