@@ -33,7 +33,6 @@ bench: $(STAMP)-dev
 
 lint: $(STAMP)-dev
 	$(VENV)/bin/ruff check src tests benchmarks examples
-	$(VENV)/bin/ruff format --check src tests benchmarks examples
 	$(VENV)/bin/mypy
 
 clean:
