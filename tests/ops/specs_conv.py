@@ -1,4 +1,4 @@
-"""Spec rows for the convolution and pooling primitives (ops/conv.py, ops/pool.py).
+"""Spec rows for the convolution and pooling primitives (ops/conv/, ops/pool/).
 
 Small cases feed the float64 gradcheck (full Jacobians, so a few hundred elements at most);
 ``big`` feeds the random-direction check and the PyTorch parity test. Max pooling uses

@@ -10,7 +10,7 @@ import pytest
 import chainrule as cr
 from chainrule import nn
 from chainrule.ops import _threads as threads
-from chainrule.ops import conv as cv
+from chainrule.ops.conv import _im2col as cv
 
 torch = pytest.importorskip("torch")
 tnn = torch.nn
@@ -125,6 +125,8 @@ def tiny_chunks(monkeypatch):
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("layer, args, kw, shape", [
     ("Conv2d", (8, 12, 3), dict(padding=1), (5, 8, 7, 7)),
+    ("Conv2d", (12, 6, 3), dict(padding=1), (5, 12, 7, 7)),
+    ("Conv2d", (12, 6, 3), dict(stride=2, padding=1), (5, 12, 9, 9)),
     ("Conv2d", (2, 4, 3), dict(stride=2, padding=1, groups=2), (5, 2, 9, 9)),
     ("Conv2d", (3, 4, 5), dict(padding=2), (5, 3, 12, 12)),
     ("Conv1d", (4, 6, 3), dict(padding=1), (5, 4, 9)),
@@ -132,6 +134,8 @@ def tiny_chunks(monkeypatch):
     ("ConvTranspose2d", (6, 4, 3), dict(padding=1), (5, 6, 4, 4)),
 ])
 def test_chunked_threaded_paths_match_torch(tiny_chunks, layer, args, kw, shape, dtype):
+    """Every input-gradient route: channels-first col2im (few input channels), the full
+    convolution (stride 1) and channels-last col2im (strided), chunked on two threads."""
     check_layer(getattr(nn, layer)(*args, **kw), getattr(tnn, layer)(*args, **kw), shape, dtype)
 
 
@@ -195,3 +199,21 @@ def test_openblas_threads_are_restored():
             assert get() == 1
         assert get() == 1
     assert get() == before
+
+
+@pytest.mark.parametrize("frozen", ["weight", "bias"])
+def test_weight_and_bias_gradients_each_alone(tiny_chunks, frozen):
+    """The bias gradient is summed with the weight gradient's GEMMs, or alone when the weight
+    needs none; the weight gradient reuses the padded input of the forward."""
+    m, t = nn.Conv2d(4, 6, 3, padding=1, groups=2), tnn.Conv2d(4, 6, 3, padding=1, groups=2)
+    getattr(m, frozen).requires_grad_(False)
+    getattr(t, frozen).requires_grad_(False)
+    m.load_state_dict({k: v.detach().numpy() for k, v in t.state_dict().items()})
+    x = np.random.default_rng(7).standard_normal((3, 4, 6, 5)).astype("float32")
+    yc, yt = m(cr.tensor(x)), t(torch.tensor(x))
+    g = np.random.default_rng(8).standard_normal(yc.shape).astype("float32")
+    yc.backward(cr.tensor(g))
+    yt.backward(torch.tensor(g))
+    live = "bias" if frozen == "weight" else "weight"
+    assert getattr(m, frozen).grad is None
+    _close(getattr(m, live).grad.numpy(), getattr(t, live).grad.numpy(), "float32", live)

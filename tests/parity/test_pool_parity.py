@@ -151,3 +151,36 @@ def test_chunked_threaded_pooling(monkeypatch, kw):
     x = _distinct((5, 3, 8, 9), "float64")
     check(nn.MaxPool2d(**kw), tnn.MaxPool2d(**kw), x)
     check(nn.AvgPool2d(**kw), tnn.AvgPool2d(**kw), x)
+
+
+TILED = [dict(kernel_size=2), dict(kernel_size=(2, 3)), dict(kernel_size=3),
+         dict(kernel_size=(1, 2), stride=(1, 2))]
+
+
+@pytest.mark.parametrize("threaded", [False, True])
+@pytest.mark.parametrize("kw", TILED, ids=[str(k) for k in TILED])
+def test_tiled_max_pool_ties_in_both_layouts(monkeypatch, kw, threaded):
+    """Windows that tile the input (kernel == stride) take the two-pass path: ties (whole
+    windows of zeros, as after a ReLU) go to the first maximum in row-major order, for
+    channels-first and channels-last inputs, cropped edges included."""
+    if threaded:
+        monkeypatch.setattr(threads, "_CHUNK_BYTES", 1)
+        monkeypatch.setattr(threads, "_PARALLEL_BYTES", 0)
+        monkeypatch.setattr(threads, "_THREADS", 2)
+    x = np.random.default_rng(5).integers(-1, 2, (3, 4, 8, 9)).astype("float64")
+    x[0, 0] = 0.0
+    channels_last = np.ascontiguousarray(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+    for inp in (x, channels_last):
+        check(nn.MaxPool2d(**kw), tnn.MaxPool2d(**kw), inp)
+        assert nn.MaxPool2d(**kw)(cr.tensor(inp, requires_grad=True)).grad_fn.tiled
+
+
+def test_tiled_max_pool1d_and_the_general_path_agree():
+    """max_pool1d with kernel == stride takes the tiled path; with return_indices the general
+    one: same outputs and gradients, also with ties."""
+    x = np.random.default_rng(6).integers(-1, 2, (2, 3, 11)).astype("float32")
+    check(nn.MaxPool1d(2), tnn.MaxPool1d(2), x)
+    check(nn.MaxPool1d(2, return_indices=True), tnn.MaxPool1d(2, return_indices=True), x)
+    assert nn.MaxPool1d(2)(cr.tensor(x, requires_grad=True)).grad_fn.tiled
+    assert not nn.MaxPool1d(2, return_indices=True)(
+        cr.tensor(x, requires_grad=True))[0].grad_fn.tiled

@@ -1,7 +1,7 @@
 """Activation primitives (leaky_relu, elu, gelu, silu, softplus) and the functional forms of every
 activation with PyTorch's arguments.
 
-relu, sigmoid and tanh are primitives of ``ops/elementwise.py``; softmax and log_softmax of
+relu, sigmoid and tanh are primitives of ``ops/elementwise/``; softmax and log_softmax of
 ``ops/reduction.py``. This file adds ``inplace=`` to relu and the error function gelu needs
 (NumPy has none, and SciPy is not a dependency).
 """

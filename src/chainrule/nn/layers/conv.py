@@ -9,7 +9,8 @@ from chainrule.creation import empty
 from chainrule.nn import init
 from chainrule.nn.module import Module
 from chainrule.nn.parameter import Parameter
-from chainrule.ops.conv import _conv, _conv_transpose, _ntuple, conv_transpose_out_size
+from chainrule.ops.conv._args import _ntuple
+from chainrule.ops.conv.convolution import _conv, _conv_transpose, conv_transpose_out_size
 from chainrule.tensor import Tensor
 
 _PADDING_MODES = ("zeros", "reflect", "replicate", "circular")

@@ -8,7 +8,8 @@ from __future__ import annotations
 from typing import Any
 
 from chainrule.nn.module import Module
-from chainrule.ops.pool import _adaptive_avg_pool, _avg_pool, _max_pool
+from chainrule.ops.pool.avg import _adaptive_avg_pool, _avg_pool
+from chainrule.ops.pool.max import _max_pool
 from chainrule.tensor import Tensor
 
 

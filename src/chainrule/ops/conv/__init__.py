@@ -1,0 +1,21 @@
+"""Convolution: conv1d, conv2d, conv_transpose1d and conv_transpose2d as fused primitives.
+
+- ``convolution.py``: the primitives ``Conv`` and ``ConvTranspose`` (forward and backward side
+  by side) and the functional forms.
+- ``_im2col.py``: the array routines they call: im2col, one GEMM per group, col2im, chunked
+  over the batch on a few threads.
+- ``_args.py``: argument checking shared with the poolings.
+"""
+
+from chainrule.ops.conv.convolution import (
+    Conv,
+    ConvTranspose,
+    conv1d,
+    conv2d,
+    conv_transpose1d,
+    conv_transpose2d,
+    conv_transpose_out_size,
+)
+
+__all__ = ["Conv", "ConvTranspose", "conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d",
+           "conv_transpose_out_size"]

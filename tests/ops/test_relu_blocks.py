@@ -1,0 +1,49 @@
+"""relu over large arrays runs block by block on a few threads: every memory layout (dense
+channels-last views, slices with gaps, broadcast gradients) gives exactly the plain result."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import chainrule as cr
+from chainrule.ops import _threads as threads
+from chainrule.ops.elementwise import unary
+
+
+@pytest.fixture
+def tiny_blocks(monkeypatch):
+    monkeypatch.setattr(unary, "_BLOCK", 7)
+    monkeypatch.setattr(threads, "_CHUNK_BYTES", 1)
+    monkeypatch.setattr(threads, "_PARALLEL_BYTES", 0)
+    monkeypatch.setattr(threads, "_THREADS", 2)
+
+
+def _layouts(dtype):
+    a = np.random.default_rng(0).integers(-2, 3, (3, 4, 5, 6)).astype(dtype)  # zeros included
+    return {"contiguous": a,
+            "channels_last": np.ascontiguousarray(a.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)}
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("layout", ["contiguous", "channels_last", "slice"])
+def test_relu_blocks_match_the_plain_rule(tiny_blocks, layout, dtype):
+    full = _layouts(dtype)["contiguous" if layout == "slice" else layout]
+    leaf = cr.tensor(full, requires_grad=True)
+    x, a = (leaf[:, ::2, 1:], full[:, ::2, 1:]) if layout == "slice" else (leaf, full)
+    y = cr.relu(x)
+    np.testing.assert_array_equal(y.numpy(), np.maximum(a, 0))
+    assert y.dtype == np.dtype(dtype)
+    g = np.random.default_rng(1).standard_normal(a.shape).astype(dtype)
+    y.backward(cr.tensor(g))
+    expected = np.zeros_like(full)
+    (expected[:, ::2, 1:] if layout == "slice" else expected)[...] = g * (a > 0)  # relu'(0) = 0
+    np.testing.assert_array_equal(leaf.grad.numpy(), expected)
+    assert leaf.grad.dtype == np.dtype(dtype)
+
+
+def test_relu_blocks_with_a_broadcast_gradient(tiny_blocks):
+    a = _layouts("float32")["channels_last"]
+    x = cr.tensor(a, requires_grad=True)
+    cr.relu(x).sum().backward()  # the gradient reaches relu as a broadcast (stride 0) array
+    np.testing.assert_array_equal(x.grad.numpy(), (a > 0).astype(np.float32))
