@@ -15,6 +15,12 @@ median over PyTorch's, so lower is better for chainrule.
 
 from __future__ import annotations
 
+# NOTE: chainrule first, as a user script would import it: it shortens OpenBLAS's worker spin
+# before NumPy loads OpenBLAS (see src/chainrule/_blas_env.py); PyTorch's threads are unaffected.
+# isort: off
+import chainrule  # noqa: F401
+# isort: on
+
 import argparse
 import importlib
 import os

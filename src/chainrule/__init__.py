@@ -7,6 +7,8 @@
 tensor([2., 4.])
 """
 
+# NOTE: _blas_env must run before anything imports NumPy (see its docstring).
+from chainrule import _blas_env  # noqa: I001
 # NOTE: autograd is imported first; it pulls in Tensor and the ops in the order they need.
 from chainrule import autograd
 from chainrule._dtype import (
