@@ -23,9 +23,11 @@ from __future__ import annotations
 import argparse
 import time
 
+# isort: off
+import chainrule as torch  # before NumPy: see src/chainrule/_blas_env.py
+# isort: on
 import numpy as np
 
-import chainrule as torch
 from chainrule import nn
 
 BASELINE = 2 / 12

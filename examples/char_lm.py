@@ -25,9 +25,11 @@ import os
 import sysconfig
 import time
 
+# isort: off
+import chainrule as torch  # before NumPy: see src/chainrule/_blas_env.py
+# isort: on
 import numpy as np
 
-import chainrule as torch
 from chainrule import nn
 from chainrule.nn import functional as F
 
