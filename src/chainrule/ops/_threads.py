@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from concurrent.futures import ThreadPoolExecutor
@@ -77,7 +77,7 @@ class _OpenBLAS:
     _searched = False
     _depth = 0
     _saved = 1
-    _lock = None
+    _lock: Any = None  # a threading.Lock, made on first use (threading is a slow import)
 
     @classmethod
     def found(cls) -> bool:
@@ -113,7 +113,7 @@ class _OpenBLAS:
         if not cls.found():
             yield
             return
-        get, set_ = cls._fns
+        get, set_ = cls._fns or (None, None)  # found() made _fns a pair
         with cls._lock:
             if cls._depth == 0:
                 cls._saved = get()

@@ -48,6 +48,7 @@ class _ConvNd(Module):
         self.kernel_size = _ntuple(kernel_size, n, "kernel_size", name, 1)
         self.stride = _ntuple(stride, n, "stride", name, 1)
         self.dilation = _ntuple(dilation, n, "dilation", name, 1)
+        self.padding: Any  # 'same' / 'valid' or a tuple of ints
         if isinstance(padding, str):
             if padding not in ("same", "valid"):
                 raise ValueError(f"{name}: padding must be 'same', 'valid', an int or a tuple "
