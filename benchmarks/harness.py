@@ -30,6 +30,17 @@ Setup = Callable[[], Step]
 SIDES = ("chainrule", "torch")
 
 
+def framework(side: str):
+    """The module a side's setup builds with: ``chainrule`` or ``torch`` (imported on use)."""
+    if side == "chainrule":
+        import chainrule
+
+        return chainrule
+    import torch
+
+    return torch
+
+
 @dataclass(frozen=True)
 class Workload:
     """One benchmark: the same step in chainrule and in PyTorch.

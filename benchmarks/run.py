@@ -31,7 +31,7 @@ import traceback
 
 import harness
 import workloads
-from harness import Result, Workload
+from harness import SIDES, Result, Workload
 
 
 def load_workloads() -> list[Workload]:
@@ -74,7 +74,7 @@ def _row(r: Result, noise: bool) -> list[str]:
     notes = [f"{side} {_seconds(r.median(side))}" for side in w.references]
     notes += ([r.failed] if r.failed else []) + r.notes
     if noise and min(len(t) for t in r.times.values()) > 1:
-        notes.append("spread " + "/".join(f"{r.spread(s):.0%}" for s in ("chainrule", "torch")))
+        notes.append("spread " + "/".join(f"{r.spread(s):.0%}" for s in SIDES))
     return [*cells, "; ".join(notes)]
 
 

@@ -13,7 +13,7 @@ optim.py). Both frameworks get the same weights (PyTorch's initialisation, copie
 from __future__ import annotations
 
 import numpy as np
-from harness import Workload, register
+from harness import Workload, framework, register
 
 BATCH = 64
 
@@ -57,16 +57,18 @@ def _problem(model: str, seed: int = 0):
     return x, y, weights
 
 
+def problem(lib, model: str):
+    """The network in ``lib`` (chainrule or torch) with the shared weights, and its batch."""
+    x, y, weights = _problem(model)
+    net = MODELS[model][0](lib.nn)
+    net.load_state_dict({k: lib.from_numpy(v) for k, v in weights.items()})
+    return net, lib.from_numpy(x), lib.from_numpy(y)
+
+
 def _setup(lib_name: str, model: str, train: bool):
     def setup():
-        if lib_name == "chainrule":
-            import chainrule as lib
-        else:
-            import torch as lib
-        x, y, weights = _problem(model)
-        net = MODELS[model][0](lib.nn)
-        net.load_state_dict({k: lib.from_numpy(v) for k, v in weights.items()})
-        xt, yt = lib.from_numpy(x), lib.from_numpy(y)
+        lib = framework(lib_name)
+        net, xt, yt = problem(lib, model)
         F = lib.nn.functional
         if not train:
             def infer():

@@ -8,7 +8,7 @@ there are weights, the update; gradients are reset with ``.grad = None`` in both
 from __future__ import annotations
 
 import numpy as np
-from harness import Workload, register
+from harness import Workload, framework, register
 
 
 def _normal(rng: np.random.Generator, *shape: int, scale: float = 1.0) -> np.ndarray:
@@ -31,42 +31,28 @@ def _small_graph_data() -> list[np.ndarray]:
     return [_normal(rng, 8) for _ in range(3)]
 
 
-def _small_graph_chainrule():
-    import chainrule
+def _small_graph(side: str):
+    def setup():
+        lib = framework(side)
+        x, w, c = (lib.tensor(a, requires_grad=True) for a in _small_graph_data())
 
-    x, w, c = (chainrule.tensor(a, requires_grad=True) for a in _small_graph_data())
+        def step():
+            x.grad = w.grad = c.grad = None
+            a = x * w
+            b = a + c
+            d = b.tanh()
+            e = (d * d).sum()
+            e.backward()
 
-    def step():
-        x.grad = w.grad = c.grad = None
-        a = x * w
-        b = a + c
-        d = b.tanh()
-        e = (d * d).sum()
-        e.backward()
+        return step
 
-    return step
-
-
-def _small_graph_torch():
-    import torch
-
-    x, w, c = (torch.tensor(a, requires_grad=True) for a in _small_graph_data())
-
-    def step():
-        x.grad = w.grad = c.grad = None
-        a = x * w
-        b = a + c
-        d = b.tanh()
-        e = (d * d).sum()
-        e.backward()
-
-    return step
+    return setup
 
 
 register(Workload(
     name="small_graph_overhead",
-    chainrule=_small_graph_chainrule,
-    torch=_small_graph_torch,
+    chainrule=_small_graph("chainrule"),
+    torch=_small_graph("torch"),
     bar=1.0,
     description="x*w+c, tanh, (d*d).sum() on 8 floats, fwd+bwd",
 ))
@@ -80,36 +66,27 @@ def _matmul_data() -> list[np.ndarray]:
     return [_normal(rng, 1024, 1024) for _ in range(2)]
 
 
-def _matmul_chainrule():
-    import chainrule
+def _matmul(side: str):
+    def setup():
+        lib = framework(side)
+        a, b = (lib.tensor(m, requires_grad=True) for m in _matmul_data())
 
-    a, b = (chainrule.tensor(m, requires_grad=True) for m in _matmul_data())
+        def step():
+            a.grad = b.grad = None
+            (a @ b).sum().backward()
 
-    def step():
-        a.grad = b.grad = None
-        (a @ b).sum().backward()
+        if side == "chainrule":
+            step()
+            _check_float32("matmul_1024", [a, b])
+        return step
 
-    step()
-    _check_float32("matmul_1024", [a, b])
-    return step
-
-
-def _matmul_torch():
-    import torch
-
-    a, b = (torch.tensor(m, requires_grad=True) for m in _matmul_data())
-
-    def step():
-        a.grad = b.grad = None
-        (a @ b).sum().backward()
-
-    return step
+    return setup
 
 
 register(Workload(
     name="matmul_1024",
-    chainrule=_matmul_chainrule,
-    torch=_matmul_torch,
+    chainrule=_matmul("chainrule"),
+    torch=_matmul("torch"),
     bar=1.1,
     description="(a @ b).sum().backward(), 1024x1024 float32",
 ))

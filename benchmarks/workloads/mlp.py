@@ -16,7 +16,7 @@ layouts here.
 from __future__ import annotations
 
 import numpy as np
-from harness import Workload, register
+from harness import Workload, framework, register
 
 
 def _data(sizes: tuple[int, ...], batch: int, seed: int = 0):
@@ -47,51 +47,30 @@ def _load(model, weights, as_tensor):
         lin.bias.data = as_tensor(b.copy())
 
 
-def _chainrule_step(sizes, batch, train=True):
-    def setup():
-        import chainrule
-        from chainrule import nn
-        from chainrule.nn import functional as F
+def problem(lib, sizes, batch):
+    """The MLP in ``lib`` (chainrule or torch) with the seeded weights, and its batch."""
+    x, y, weights = _data(sizes, batch)
+    model = _mlp(lib.nn, sizes)
+    with lib.no_grad():
+        _load(model, weights, lib.from_numpy)
+    return model, lib.from_numpy(x), lib.from_numpy(y)
 
-        x, y, weights = _data(sizes, batch)
-        model = _mlp(nn, sizes)
-        _load(model, weights, chainrule.from_numpy)
-        xt, yt = chainrule.from_numpy(x), chainrule.from_numpy(y)
+
+def _step(side, sizes, batch, train=True):
+    def setup():
+        lib = framework(side)
+        model, xt, yt = problem(lib, sizes, batch)
         if not train:
             def infer():
-                with chainrule.no_grad():
+                with lib.no_grad():
                     model(xt)
             return infer
 
-        def step():
-            model.zero_grad()
-            F.cross_entropy(model(xt), yt).backward()
-
-        return step
-
-    return setup
-
-
-def _torch_step(sizes, batch, train=True):
-    def setup():
-        import torch
-        from torch import nn
-        from torch.nn import functional as F
-
-        x, y, weights = _data(sizes, batch)
-        model = _mlp(nn, sizes)
-        with torch.no_grad():
-            _load(model, weights, torch.from_numpy)
-        xt, yt = torch.from_numpy(x), torch.from_numpy(y)
-        if not train:
-            def infer():
-                with torch.no_grad():
-                    model(xt)
-            return infer
+        cross_entropy = lib.nn.functional.cross_entropy
 
         def step():
             model.zero_grad()
-            F.cross_entropy(model(xt), yt).backward()
+            cross_entropy(model(xt), yt).backward()
 
         return step
 
@@ -135,8 +114,8 @@ for _name, _sizes, _batch, _bar in [("mlp_784_512_256_10_b128", (784, 512, 256, 
                                     ("mlp_64_128_10_b32", (64, 128, 10), 32, 1.0)]:
     register(Workload(
         name=_name + "_step",
-        chainrule=_chainrule_step(_sizes, _batch),
-        torch=_torch_step(_sizes, _batch),
+        chainrule=_step("chainrule", _sizes, _batch),
+        torch=_step("torch", _sizes, _batch),
         references={"numpy": _numpy_step(_sizes, _batch)},
         bar=_bar,
         description="nn.Linear/ReLU MLP: forward + cross_entropy + backward",
@@ -144,8 +123,8 @@ for _name, _sizes, _batch, _bar in [("mlp_784_512_256_10_b128", (784, 512, 256, 
 
 register(Workload(
     name="mlp_784_512_256_10_b128_inference",
-    chainrule=_chainrule_step((784, 512, 256, 10), 128, train=False),
-    torch=_torch_step((784, 512, 256, 10), 128, train=False),
+    chainrule=_step("chainrule", (784, 512, 256, 10), 128, train=False),
+    torch=_step("torch", (784, 512, 256, 10), 128, train=False),
     references={"numpy": _numpy_step((784, 512, 256, 10), 128, train=False)},
     bar=1.0,
     description="no_grad forward of the MLP",

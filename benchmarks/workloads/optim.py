@@ -7,7 +7,7 @@ step times exactly one update of every parameter and its state: SGD with momentu
 from __future__ import annotations
 
 import numpy as np
-from harness import Workload, register
+from harness import Workload, framework, register
 
 _SIZES = (784, 512, 256, 10)
 
@@ -24,38 +24,21 @@ def _arrays() -> list[tuple[np.ndarray, np.ndarray]]:
     return out
 
 
-def _chainrule(name: str, **options):
+def _setup(side: str, name: str, **options):
     def setup():
-        import chainrule
-
+        lib = framework(side)
         params = []
         for p, g in _arrays():
-            param = chainrule.nn.Parameter(chainrule.tensor(p))
-            param.grad = chainrule.tensor(g)
+            param = lib.nn.Parameter(lib.tensor(p))
+            param.grad = lib.tensor(g)
             params.append(param)
-        opt = getattr(chainrule.optim, name)(params, **options)
+        opt = getattr(lib.optim, name)(params, **options)
         opt.step()
-        for param in params:
-            state = opt.state[param]
-            for t in [param, param.grad, *state.values()]:
-                if t.ndim and str(t.dtype) != "float32":
-                    raise AssertionError(f"optim_{name}: expected float32, got {t.dtype}")
-        return opt.step
-
-    return setup
-
-
-def _torch(name: str, **options):
-    def setup():
-        import torch
-
-        params = []
-        for p, g in _arrays():
-            param = torch.nn.Parameter(torch.tensor(p))
-            param.grad = torch.tensor(g)
-            params.append(param)
-        opt = getattr(torch.optim, name)(params, **options)
-        opt.step()
+        if side == "chainrule":
+            for param in params:
+                for t in [param, param.grad, *opt.state[param].values()]:
+                    if t.ndim and str(t.dtype) != "float32":
+                        raise AssertionError(f"optim_{name}: expected float32, got {t.dtype}")
         return opt.step
 
     return setup
@@ -63,16 +46,16 @@ def _torch(name: str, **options):
 
 register(Workload(
     name="optim_sgd_momentum",
-    chainrule=_chainrule("SGD", lr=0.01, momentum=0.9),
-    torch=_torch("SGD", lr=0.01, momentum=0.9),
+    chainrule=_setup("chainrule", "SGD", lr=0.01, momentum=0.9),
+    torch=_setup("torch", "SGD", lr=0.01, momentum=0.9),
     bar=1.0,
     description="SGD(lr=0.01, momentum=0.9).step() alone, 784-512-256-10 MLP params (536k)",
 ))
 
 register(Workload(
     name="optim_adam",
-    chainrule=_chainrule("Adam", lr=1e-3),
-    torch=_torch("Adam", lr=1e-3),
+    chainrule=_setup("chainrule", "Adam", lr=1e-3),
+    torch=_setup("torch", "Adam", lr=1e-3),
     bar=1.0,
     description="Adam(lr=1e-3).step() alone, 784-512-256-10 MLP params (536k)",
 ))

@@ -11,7 +11,7 @@ in both frameworks.
 
 from __future__ import annotations
 
-from harness import Workload, register
+from harness import Workload, framework, register
 
 from workloads import cnn, mlp
 
@@ -19,41 +19,15 @@ MLP_SIZES, MLP_BATCH = (784, 512, 256, 10), 128
 OPTIMIZERS = {"sgd": ("SGD", {"lr": 0.01, "momentum": 0.9}), "adam": ("Adam", {"lr": 1e-3})}
 
 
-def _lib(name: str):
-    if name == "chainrule":
-        import chainrule
-
-        return chainrule
-    import torch
-
-    return torch
-
-
-def _mlp_problem(lib):
-    x, y, weights = mlp._data(MLP_SIZES, MLP_BATCH)
-    model = mlp._mlp(lib.nn, MLP_SIZES)
-    with lib.no_grad():
-        mlp._load(model, weights, lib.from_numpy)
-    return model, x, y
-
-
-def _cnn_problem(lib, name: str):
-    x, y, weights = cnn._problem(name)
-    model = cnn.MODELS[name][0](lib.nn)
-    model.load_state_dict({k: lib.from_numpy(v) for k, v in weights.items()})
-    return model, x, y
-
-
 def _setup(lib_name: str, model_name: str, optimizer: str):
     def setup():
-        lib = _lib(lib_name)
+        lib = framework(lib_name)
         if model_name == "mlp":
-            model, x, y = _mlp_problem(lib)
+            model, xt, yt = mlp.problem(lib, MLP_SIZES, MLP_BATCH)
         else:
-            model, x, y = _cnn_problem(lib, model_name)
+            model, xt, yt = cnn.problem(lib, model_name)
         opt_class, options = OPTIMIZERS[optimizer]
         opt = getattr(lib.optim, opt_class)(model.parameters(), **options)
-        xt, yt = lib.from_numpy(x), lib.from_numpy(y)
         cross_entropy = lib.nn.functional.cross_entropy
 
         def step():

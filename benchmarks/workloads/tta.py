@@ -32,9 +32,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from harness import Result, Workload, register
+from harness import SIDES, Result, Workload, framework, register
 
-SIDES = ("chainrule", "torch")
 EVAL_BATCH = 1000
 
 
@@ -54,16 +53,6 @@ class Recipe:
 QUICK_RUNS = 2
 
 
-def _lib(name: str):
-    if name == "chainrule":
-        import chainrule
-
-        return chainrule
-    import torch
-
-    return torch
-
-
 def _accuracy(lib, model, x: np.ndarray, y: np.ndarray) -> float:
     model.eval()
     correct = 0
@@ -77,7 +66,7 @@ def _accuracy(lib, model, x: np.ndarray, y: np.ndarray) -> float:
 
 def train_to_target(side: str, recipe: Recipe, weights: dict, data: tuple) -> dict:
     """One run: train from ``weights`` until the test accuracy reaches the target."""
-    lib = _lib(side)
+    lib = framework(side)
     x_train, y_train, x_test, y_test = data
     model = recipe.build(lib.nn)
     model.load_state_dict({k: lib.from_numpy(v.copy()) for k, v in weights.items()})

@@ -1,4 +1,4 @@
-"""relu over large arrays runs block by block on a few threads: every memory layout (dense
+"""relu over large arrays runs chunk by chunk on a few threads: every memory layout (dense
 channels-last views, slices with gaps, broadcast gradients) gives exactly the plain result."""
 
 from __future__ import annotations
@@ -8,12 +8,10 @@ import pytest
 
 import chainrule as cr
 from chainrule.ops import _threads as threads
-from chainrule.ops.elementwise import unary
 
 
 @pytest.fixture
 def tiny_blocks(monkeypatch):
-    monkeypatch.setattr(unary, "_BLOCK", 7)
     monkeypatch.setattr(threads, "_CHUNK_BYTES", 1)
     monkeypatch.setattr(threads, "_PARALLEL_BYTES", 0)
     monkeypatch.setattr(threads, "_THREADS", 2)

@@ -267,6 +267,16 @@ def test_update_functions_work_in_place_on_chunks():
     np.testing.assert_array_equal(buf, g)  # no dampening on the first step
 
 
+def _three_steps(cls, kwargs, values, grads):
+    """Three steps of ``cls`` on fresh parameters (the fourth made non-contiguous)."""
+    ps = [with_grad(v, g) for v, g in zip(values, grads)]
+    ps[3]._data = np.asfortranarray(ps[3]._data)  # a non-contiguous parameter
+    opt = cls(ps, **kwargs)
+    for _ in range(3):
+        opt.step()
+    return ps, opt
+
+
 @pytest.mark.parametrize(("cls", "kwargs"), ALL, ids=ALL_IDS)
 def test_large_parameters_updated_in_pieces_give_the_same_bits(cls, kwargs, monkeypatch):
     """Big parameters are updated in pieces (a non-contiguous one whole): the same bits as
@@ -278,12 +288,7 @@ def test_large_parameters_updated_in_pieces_give_the_same_bits(cls, kwargs, monk
 
     def run(piece):
         monkeypatch.setattr(optimizer_module, "_PIECE", piece)
-        ps = [with_grad(v, g) for v, g in zip(values, grads)]
-        ps[3]._data = np.asfortranarray(ps[3]._data)  # a non-contiguous parameter
-        opt = cls(ps, **kwargs)
-        for _ in range(3):
-            opt.step()
-        return ps, opt
+        return _three_steps(cls, kwargs, values, grads)
 
     pieces, opt = run(1 << 14)
     whole, reference = run(1 << 30)
@@ -324,12 +329,7 @@ def test_updates_shared_by_two_threads_give_the_same_bits(cls, kwargs, monkeypat
 
     def run(threads):
         monkeypatch.setattr(_threads, "_THREADS", threads)
-        ps = [with_grad(v, g) for v, g in zip(values, grads)]
-        ps[3]._data = np.asfortranarray(ps[3]._data)  # a non-contiguous parameter
-        opt = cls(ps, **kwargs)
-        for _ in range(3):
-            opt.step()
-        return ps, opt
+        return _three_steps(cls, kwargs, values, grads)
 
     alone, reference = run(1)
     assert slots == {0}

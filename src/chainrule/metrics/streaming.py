@@ -87,6 +87,15 @@ class TopKAccuracy(Metric):
         return self.correct / self.total if self.total else float("nan")
 
 
+def _padded(matrix: np.ndarray, n: int, copy: bool = False) -> np.ndarray:
+    """``matrix`` grown with zeros to at least n x n (itself when large enough, unless ``copy``)."""
+    if n <= len(matrix):
+        return matrix.copy() if copy else matrix
+    out = np.zeros((n, n), dtype=np.int64)
+    out[:len(matrix), :len(matrix)] = matrix
+    return out
+
+
 class _ConfusionMetric(Metric):
     """Accumulates a confusion matrix over integer labels 0, 1, 2, ... (grown as needed)."""
 
@@ -106,13 +115,8 @@ class _ConfusionMetric(Metric):
         if t.dtype.kind not in "iu" or t.min() < 0 or p.min() < 0:
             raise ValueError(f"{type(self).__name__}: streaming metrics need labels 0, 1, 2, "
                              f"...; got y_true of dtype {t.dtype} in {t.min()}..{t.max()}")
-        n = max(int(t.max()), int(p.max())) + 1
-        if n > len(self.matrix):
-            grown = np.zeros((n, n), dtype=np.int64)
-            grown[:len(self.matrix), :len(self.matrix)] = self.matrix
-            self.matrix = grown
-        n = len(self.matrix)
-        self.matrix += np.bincount(t * n + p, minlength=n * n).reshape(n, n)
+        self.matrix = _padded(self.matrix, max(int(t.max()), int(p.max())) + 1)
+        self.matrix += M._confusion(t, p, np.arange(len(self.matrix)))
 
     def present(self) -> tuple[np.ndarray, np.ndarray]:
         """The confusion matrix over the labels seen (in y_true or y_pred), and those labels."""
@@ -141,10 +145,7 @@ class ConfusionMatrix(_ConfusionMetric):
         super().__init__(threshold)
 
     def compute(self) -> np.ndarray:
-        n = max(self.num_classes or 0, len(self.matrix))
-        out = np.zeros((n, n), dtype=np.int64)
-        out[:len(self.matrix), :len(self.matrix)] = self.matrix
-        return out
+        return _padded(self.matrix, self.num_classes or 0, copy=True)
 
 
 class _PRF(_ConfusionMetric):

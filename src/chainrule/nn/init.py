@@ -51,7 +51,7 @@ def _fan(tensor: Tensor, mode: str) -> int:
     return fan_in if mode == "fan_in" else fan_out
 
 
-def _fill(tensor: Tensor, values: np.ndarray) -> Tensor:
+def _fill(tensor: Tensor, values: np.ndarray | float) -> Tensor:
     with no_grad():
         np.copyto(tensor._data, values, casting="unsafe")
     return tensor
@@ -82,7 +82,7 @@ def trunc_normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, a: float 
 
 
 def constant_(tensor: Tensor, val: float) -> Tensor:
-    return _fill(tensor, np.full(tensor.shape, val))
+    return _fill(tensor, val)
 
 
 def zeros_(tensor: Tensor) -> Tensor:

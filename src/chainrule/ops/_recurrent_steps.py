@@ -12,7 +12,7 @@ run their whole recurrence on separate threads (see :func:`plan` and :func:`run_
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, nullcontext
 
 import numpy as np
@@ -47,6 +47,11 @@ def derivative(g: np.ndarray, sigmoid_gate: np.ndarray, tanh_cols: slice,
     return out
 
 
+def _split(n: int, k: int) -> list[tuple[int, int]]:
+    """``[0, n)`` cut into ``k`` ranges of (nearly) equal length."""
+    return [(n * j // k, n * (j + 1) // k) for j in range(k)]
+
+
 def plan(w_hh: np.ndarray, batch: int) -> tuple[AbstractContextManager, list[tuple[int, int]]]:
     """How a recurrence uses the cores: the BLAS threading to run under, and the batch's row
     ranges ``(lo, hi)`` that run their recurrences on separate threads (one range: no split).
@@ -68,8 +73,7 @@ def plan(w_hh: np.ndarray, batch: int) -> tuple[AbstractContextManager, list[tup
     large = batch * w_hh.shape[0] * w_hh.shape[1] >= _THREADED_GEMM_MACS
     k = min(_threads._THREADS, batch // _MIN_PART_ROWS) if large else 1
     if k > 1 and _OpenBLAS.found():
-        return _OpenBLAS.single_threaded(), [(batch * j // k, batch * (j + 1) // k)
-                                             for j in range(k)]
+        return _OpenBLAS.single_threaded(), _split(batch, k)
     return (nullcontext() if large else _OpenBLAS.single_threaded()), [(0, batch)]
 
 
@@ -83,9 +87,7 @@ def run_parts(ranges: list[tuple[int, int]], work: Callable[[int, int], None]) -
         for lo, hi in ranges[a:b]:
             work(lo, hi)
 
-    # NOTE: one "chunk" per range, each counted as _CHUNK_BYTES, so _chunked hands every range
-    # to its own thread.
-    _threads._chunked(len(ranges), _threads._CHUNK_BYTES, chunk)
+    _threads._each(len(ranges), chunk)
 
 
 def matmul(a: np.ndarray, b: np.ndarray, ranges: list[tuple[int, int]]) -> np.ndarray:
@@ -95,12 +97,11 @@ def matmul(a: np.ndarray, b: np.ndarray, ranges: list[tuple[int, int]]) -> np.nd
     if k == 1:
         return np.matmul(a, b)
     out = np.empty((a.shape[0], b.shape[1]), np.result_type(a, b))
-    n = a.shape[0]
 
     def work(lo: int, hi: int) -> None:
         np.matmul(a[lo:hi], b, out=out[lo:hi])
 
-    run_parts([(n * j // k, n * (j + 1) // k) for j in range(k)], work)
+    run_parts(_split(a.shape[0], k), work)
     return out
 
 
@@ -110,12 +111,11 @@ def colsum(a: np.ndarray, ranges: list[tuple[int, int]]) -> np.ndarray:
     if k == 1:
         return a.sum(axis=0)
     out = np.empty(a.shape[1], a.dtype)
-    n = a.shape[1]
 
     def work(lo: int, hi: int) -> None:
         a[:, lo:hi].sum(axis=0, out=out[lo:hi])
 
-    run_parts([(n * j // k, n * (j + 1) // k) for j in range(k)], work)
+    run_parts(_split(a.shape[1], k), work)
     return out
 
 
@@ -153,12 +153,21 @@ class Steps:
         first[...] = 0 if init is None else init
         return out, prev
 
+    def spans(self, lo: int, hi: int, backward: bool = False) -> Iterator[tuple[int, int, int]]:
+        """``(k, a, z)`` for every step ``k`` (last first with ``backward``) that has rows among
+        the batch positions ``[lo, hi)``: they are its rows ``a:z``."""
+        for k in range(len(self.rows) - 1, -1, -1) if backward else range(len(self.rows)):
+            o, n = self.rows[k]
+            a, z = o + lo, o + min(n, hi)
+            if a < z:
+                yield k, a, z
+
     def link(self, k: int, prev: np.ndarray, out: np.ndarray, init: np.ndarray | None,
-             lo: int = 0, hi: int | None = None) -> None:
+             lo: int, hi: int) -> None:
         """Packed only: copy the state step ``k`` starts from into its rows ``[lo, hi)`` of
         ``prev`` (batch positions, clipped to the rows active at that step)."""
         o, n = self.rows[k]
-        hi = n if hi is None else min(n, hi)
+        hi = min(n, hi)
         m = lo
         if k:
             po, pn = self.rows[k - 1]
@@ -179,8 +188,8 @@ class Steps:
         return res
 
 
-def project(x2: np.ndarray, w: np.ndarray, bias: np.ndarray | None,
-            scale: np.ndarray | None = None, ranges=((0, 0),)) -> np.ndarray:
+def project(x2: np.ndarray, w: np.ndarray, bias: np.ndarray | None, scale: np.ndarray | None,
+            ranges: list[tuple[int, int]]) -> np.ndarray:
     """All steps' input projection in one GEMM, with the sigmoid gates' rows pre-scaled."""
     # NOTE: a C-contiguous copy of W^T makes the GEMM ~15% faster than a transposed view.
     w_t = np.ascontiguousarray(w.T) if scale is None else np.multiply(w.T, scale, order="C")
@@ -191,7 +200,8 @@ def project(x2: np.ndarray, w: np.ndarray, bias: np.ndarray | None,
 
 
 def param_grads(ctx, k: int, d: np.ndarray, x2: np.ndarray, prev: np.ndarray,
-                w_ih: np.ndarray, dh_rows: np.ndarray | None = None, ranges=((0, 0),)) -> tuple:
+                w_ih: np.ndarray, ranges: list[tuple[int, int]],
+                dh_rows: np.ndarray | None = None) -> tuple:
     """dx, dW_ih, dW_hh, db_ih, db_hh: one GEMM each over all steps.
 
     ``k`` is the position of w_ih among the primitive's inputs, ``d`` the gradient of the gates'

@@ -62,6 +62,14 @@ def _chunked(n: int, item_bytes: int, work: Callable[[int, int, int], None]) -> 
             f.result()
 
 
+def _each(n: int, work: Callable[[int, int, int], None], parallel: bool = True) -> None:
+    """``work(lo, hi, slot)`` as :func:`_chunked` calls it, with every one of the ``n`` items a
+    chunk of its own: for work already cut into one share per thread (blocks of rows that run
+    their own GEMMs, halves of an optimizer update). All on the caller's thread when not
+    ``parallel``."""
+    _chunked(n, _CHUNK_BYTES if parallel else 1, work)
+
+
 class _OpenBLAS:
     """Switches NumPy's OpenBLAS to one thread while our threads run chunks.
 
@@ -73,7 +81,7 @@ class _OpenBLAS:
     another BLAS, or none found, chunks run one after the other and BLAS threads each GEMM.
     """
 
-    _fns: tuple | None = None
+    _fns: Any = None  # (get_num_threads, set_num_threads) once found
     _searched = False
     _depth = 0
     _saved = 1
@@ -113,7 +121,7 @@ class _OpenBLAS:
         if not cls.found():
             yield
             return
-        get, set_ = cls._fns or (None, None)  # found() made _fns a pair
+        get, set_ = cls._fns
         with cls._lock:
             if cls._depth == 0:
                 cls._saved = get()

@@ -44,10 +44,7 @@ class RNNSequence(Function):
 
             def run(lo, hi):
                 tmp = np.empty((hi - lo, hidden), x.dtype)
-                for k, (o, n) in enumerate(st.rows):
-                    a, z = o + lo, o + min(n, hi)
-                    if z <= a:
-                        continue
+                for k, a, z in st.spans(lo, hi):
                     if not st.uniform:
                         st.link(k, prev, out, h0, lo, hi)
                     gt = g[a:z]
@@ -71,10 +68,7 @@ class RNNSequence(Function):
             dh = np.array(ghn, copy=True)
 
             def run(lo, hi):
-                for o, n in reversed(st.rows):
-                    a, z = o + lo, o + min(n, hi)
-                    if z <= a:
-                        continue
+                for _, a, z in st.spans(lo, hi, backward=True):
                     h, dt, y = dh[lo:lo + z - a], d[a:z], out[a:z]
                     h += gout[a:z]
                     if ctx.relu:
@@ -87,7 +81,7 @@ class RNNSequence(Function):
 
             run_parts(ctx.ranges, run)
             dx, dw_ih, dw_hh, db_ih, db_hh = param_grads(ctx, 2, d, ctx.x2, ctx.prev, ctx.w_ih,
-                                                         ranges=ctx.ranges)
+                                                         ctx.ranges)
             return dx, dh, dw_ih, dw_hh, db_ih, db_hh, None, None, None
 
 
@@ -118,10 +112,7 @@ class LSTMSequence(Function):
                 tmp = np.empty((hi - lo, hidden), x.dtype)
                 # NOTE: full-size copies of the vectors: ~1.7x faster products than broadcasting.
                 sc, sh = (np.repeat(v[None], hi - lo, axis=0) for v in (scale, shift))
-                for k, (o, n) in enumerate(st.rows):
-                    a, z = o + lo, o + min(n, hi)
-                    if z <= a:
-                        continue
+                for k, a, z in st.spans(lo, hi):
                     if not st.uniform:
                         st.link(k, prev, out, h0, lo, hi)
                         st.link(k, cprev, cout, c0, lo, hi)
@@ -159,10 +150,7 @@ class LSTMSequence(Function):
                 s4 = np.empty((hi - lo, 4 * hidden), g.dtype)
                 s1 = np.empty((hi - lo, hidden), g.dtype)
                 sg = np.repeat(sigmoid_gate[None], hi - lo, axis=0)
-                for o, n in reversed(st.rows):
-                    a, z = o + lo, o + min(n, hi)
-                    if z <= a:
-                        continue
+                for _, a, z in st.spans(lo, hi, backward=True):
                     m = z - a
                     h, c, gt, e, s = dh[lo:lo + m], dc[lo:lo + m], g[a:z], d[a:z], s1[:m]
                     i, f, gg, og = gt[:, :h1], gt[:, h1:h2], gt[:, h2:h3], gt[:, h3:]
@@ -182,7 +170,7 @@ class LSTMSequence(Function):
 
             run_parts(ctx.ranges, run)
             dx, dw_ih, dw_hh, db_ih, db_hh = param_grads(ctx, 3, d, ctx.x2, ctx.prev, ctx.w_ih,
-                                                         ranges=ctx.ranges)
+                                                         ctx.ranges)
             return dx, dh, dc, dw_ih, dw_hh, db_ih, db_hh, None, None
 
 
@@ -213,10 +201,7 @@ class GRUSequence(Function):
             def run(lo, hi):
                 tmp3 = np.empty((hi - lo, 3 * hidden), x.dtype)
                 tmp = np.empty((hi - lo, hidden), x.dtype)
-                for k, (o, n) in enumerate(st.rows):
-                    a, z = o + lo, o + min(n, hi)
-                    if z <= a:
-                        continue
+                for k, a, z in st.spans(lo, hi):
                     if not st.uniform:
                         st.link(k, prev, out, h0, lo, hi)
                     gt, hp, s = g[a:z], prev[a:z], tmp3[:z - a]
@@ -258,10 +243,7 @@ class GRUSequence(Function):
                 s1 = np.empty((hi - lo, hidden), g.dtype)
                 s2 = np.empty((hi - lo, 2 * hidden), g.dtype)
                 s3 = np.empty((hi - lo, hidden), g.dtype)
-                for o, n in reversed(st.rows):
-                    a, z = o + lo, o + min(n, hi)
-                    if z <= a:
-                        continue
+                for _, a, z in st.spans(lo, hi, backward=True):
                     m = z - a
                     h, gt, e, direct, s = dh[lo:lo + m], g[a:z], dg[a:z], s1[:m], s3[:m]
                     r, rz, nt = gt[:, :h1], gt[:, :h2], gt[:, h2:]
@@ -285,7 +267,7 @@ class GRUSequence(Function):
             w_ih = ctx.w_ih
             w_nrz = np.concatenate((w_ih[h2:], w_ih[:h2]))
             dx, dw, dw_hh, db, db_hh = param_grads(ctx, 2, dg[:, :h3], ctx.x2, prev, w_nrz,
-                                                    dg[:, h1:], ctx.ranges)
+                                                    ctx.ranges, dg[:, h1:])
             dw_ih = None if dw is None else np.concatenate((dw[h1:], dw[:h1]))
             db_ih = None if db is None else np.concatenate((db[h1:], db[:h1]))
             return dx, dh, dw_ih, dw_hh, db_ih, db_hh, None, None

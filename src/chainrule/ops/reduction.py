@@ -110,18 +110,14 @@ class Prod(Function):
         # products so that zeros in the input are handled exactly (no division by x).
         x, axis = ctx.x, ctx.axis
         g = grad if ctx.keepdim or axis is None else np.expand_dims(grad, axis)
-        if axis is None:
-            flat = x.reshape(-1)
-            left = np.concatenate([[1], np.cumprod(flat[:-1])]).astype(x.dtype)
-            right = np.concatenate([np.cumprod(flat[::-1][:-1])[::-1], [1]]).astype(x.dtype)
-            return (g * (left * right).reshape(x.shape)), None, None
-        ones = np.ones_like(np.take(x, [0], axis=axis))
-        left = np.concatenate([ones, np.cumprod(x, axis=axis)], axis=axis)
-        left = np.take(left, range(x.shape[axis]), axis=axis)
-        rev = np.flip(x, axis=axis)
-        right = np.concatenate([ones, np.cumprod(rev, axis=axis)], axis=axis)
-        right = np.flip(np.take(right, range(x.shape[axis]), axis=axis), axis=axis)
-        return g * left * right, None, None
+        xs, a = (x.reshape(-1), 0) if axis is None else (x, axis)  # all elements: one axis
+        ones = np.ones_like(np.take(xs, [0], axis=a))
+        left = np.concatenate([ones, np.cumprod(xs, axis=a)], axis=a)
+        left = np.take(left, range(xs.shape[a]), axis=a)
+        rev = np.flip(xs, axis=a)
+        right = np.concatenate([ones, np.cumprod(rev, axis=a)], axis=a)
+        right = np.flip(np.take(right, range(xs.shape[a]), axis=a), axis=a)
+        return g * (left * right).reshape(x.shape), None, None
 
 
 # --- max and min ---

@@ -89,8 +89,6 @@ def _adam_step(opt: Optimizer, closure: Callable[[], Any] | None) -> Any:
                 state["step"] = Tensor._wrap(np.array(0.0, np.float32))
                 state["exp_avg"] = _zeros_like(p)
                 state["exp_avg_sq"] = _zeros_like(p)
-                if amsgrad:
-                    state["max_exp_avg_sq"] = _zeros_like(p)
             max_sq = None
             if amsgrad:
                 if "max_exp_avg_sq" not in state:

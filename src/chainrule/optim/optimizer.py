@@ -95,7 +95,7 @@ def run_update(update: Callable[..., None], jobs: list[Job],
             for part, options in half:
                 update(*part, *scratch_for(part[0], slot), **options)
 
-    _threads._chunked(2, _threads._PARALLEL_BYTES, work)  # two items: a half per thread
+    _threads._each(2, work)  # a half per thread
 
 
 def _parts(arrays: tuple[Any, ...], size: int) -> list[list[Any]]:

@@ -143,7 +143,7 @@ class TransformerEncoderLayer(Module):
                 and not any(m._forward_hooks or m._forward_pre_hooks for m in (l1, l2, *drops))
                 and x.ndim >= 1 and x.shape[-1] == l1.in_features
                 and l1.out_features == l2.in_features
-                and not (residual and l2.out_features != x.shape[-1])
+                and (not residual or l2.out_features == x.shape[-1])
                 and all(p is None or p.dtype == x.dtype
                         for p in (l1.weight, l1.bias, l2.weight, l2.bias)))
 

@@ -65,9 +65,9 @@ class InProjection(Function):
         gx = np.empty(x2.shape, x2.dtype) if nx else None
         gw = np.zeros((parts,) + w.shape, w.dtype)
         gb = np.zeros((parts, w.shape[0]), w.dtype)
+        _, h, _, d = grads[0].shape
 
         def work(lo, hi, part):
-            _, h, _, d = grads[0].shape
             gy = np.empty((hi - lo, n, len(grads), h, d), grads[0].dtype)
             # (N, H, L, D) gradients seen in gy's layout: (N, L, H, D) or (L, N, H, D)
             if batch_first:
@@ -230,26 +230,19 @@ def _mha(query, key, value, num_heads, in_proj_weight, in_proj_bias, out_proj_we
 
     # in-projection: one GEMM for all of q, k and v when they are one tensor
     args = (num_heads, batch_first)
-    if q_proj_weight is None:
-        w, b = in_proj_weight, in_proj_bias
-        if query is key and key is value:
-            q, k, v = InProjection.apply(query, w, b, 3, *args)
-        else:
-            bq, bkv = (None, None) if b is None else (b[:e], b[e:])
-            q = InProjection.apply(query, w[:e], bq, 1, *args)
-            if key is value:
-                k, v = InProjection.apply(key, w[e:], bkv, 2, *args)
-            else:
-                k = InProjection.apply(key, w[e:2 * e], None if b is None else b[e:2 * e], 1,
-                                       *args)
-                v = InProjection.apply(value, w[2 * e:], None if b is None else b[2 * e:], 1,
-                                       *args)
+    w, b = in_proj_weight, in_proj_bias
+    if q_proj_weight is None and query is key and key is value:
+        q, k, v = InProjection.apply(query, w, b, 3, *args)
+    elif q_proj_weight is None and key is value:
+        bq, bkv = (None, None) if b is None else (b[:e], b[e:])
+        q = InProjection.apply(query, w[:e], bq, 1, *args)
+        k, v = InProjection.apply(key, w[e:], bkv, 2, *args)
     else:
-        b = in_proj_bias
-        bq, bk, bv = (None,) * 3 if b is None else (b[:e], b[e:2 * e], b[2 * e:])
-        q = InProjection.apply(query, q_proj_weight, bq, 1, *args)
-        k = InProjection.apply(key, k_proj_weight, bk, 1, *args)
-        v = InProjection.apply(value, v_proj_weight, bv, 1, *args)
+        ws = ((q_proj_weight, k_proj_weight, v_proj_weight) if q_proj_weight is not None
+              else (w[:e], w[e:2 * e], w[2 * e:]))
+        bs = (None,) * 3 if b is None else (b[:e], b[e:2 * e], b[2 * e:])
+        q, k, v = (InProjection.apply(t, wt, bt, 1, *args)
+                   for t, wt, bt in zip((query, key, value), ws, bs, strict=True))
 
     drop = _drop((n, num_heads, L, S), p, dtype)
     out = HeadAttention.apply(q, k, v, mask, drop, 1.0 / math.sqrt(d), bool(need_weights),

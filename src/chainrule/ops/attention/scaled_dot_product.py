@@ -92,9 +92,9 @@ def _by_batch(batch: tuple[int, ...], row_bytes: int, work) -> None:
     _threads._chunked(batch[0], row_bytes, lambda lo, hi, slot: work(slice(lo, hi)))
 
 
-def _per_thread(rows: int, row_bytes: int, work) -> int:
-    """``work(lo, hi, part)`` over ``[0, rows)`` in one part per thread; returns the number of
-    parts."""
+def _per_thread(rows: int, row_bytes: int, work) -> None:
+    """``work(lo, hi, part)`` over ``[0, rows)`` in one part per thread (``_threads._THREADS``
+    parts)."""
     # NOTE: one part per thread, not cache-sized chunks, for work that is mostly GEMMs: on
     # smaller blocks of rows the GEMMs lose more speed (measured on the feed-forward block: 6
     # chunks of 340 rows cost 10% more CPU than one block) than the elementwise passes gain.
@@ -106,8 +106,7 @@ def _per_thread(rows: int, row_bytes: int, work) -> int:
             if lo < hi:  # NOTE: a part with no rows leaves its partial sums at zero
                 work(lo, hi, part)
 
-    _threads._chunked(parts, rows * row_bytes // parts, run)
-    return parts
+    _threads._each(parts, run, parallel=rows * row_bytes >= _threads._PARALLEL_BYTES)
 
 
 def _attend(ctx, q, k, v, mask, drop, scale, safe, out=None, weights=False):

@@ -227,7 +227,7 @@ def _conv_weight_grad(x: np.ndarray, g: np.ndarray, w_shape: tuple[int, ...],
     O, cg, kh, kw = w_shape
     ho, wo = g.shape[2:]
     if im2col is None:
-        im2col = _Im2col(x, (kh, kw), stride, pads, dilation, (ho, wo), groups)
+        im2col = _im2col_of(x, w_shape, stride, pads, dilation, groups, (ho, wo))
     gt = g.transpose(0, 2, 3, 1)
     # per thread slot: the weight gradient (groups, O / groups, K) and the bias gradient
     partial: list[list[np.ndarray] | None] = [None] * _threads._THREADS

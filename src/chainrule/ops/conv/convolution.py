@@ -87,11 +87,14 @@ class ConvTranspose(Function):
         nx, nw, nb = ctx.needs_input_grad[:3]
         g = grad[:, :, None] if ctx.one_d else grad
         x = ctx.x
-        gx = gw = None
+        gx = gw = im2col = None
+        if nx or nw:  # NOTE: both read the same columns of g: pad g once (as Conv does with x)
+            im2col = _im2col_of(g, ctx.w.shape, *ctx.geometry, out_hw=x.shape[2:])
         if nx:
-            gx = _conv_forward(g, ctx.w, None, *ctx.geometry, out_hw=x.shape[2:])
+            gx = _conv_forward(g, ctx.w, None, *ctx.geometry, im2col=im2col)
+            im2col.keep_padding()
         if nw:
-            gw = _conv_weight_grad(g, x, ctx.w.shape, *ctx.geometry)[0]
+            gw = _conv_weight_grad(g, x, ctx.w.shape, *ctx.geometry, im2col=im2col)[0]
         gb = _bias_grad(g) if nb else None
         if ctx.one_d:
             gx = None if gx is None else gx[:, :, 0]

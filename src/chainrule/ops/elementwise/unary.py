@@ -161,42 +161,36 @@ class Sigmoid(Function):
         return grad * (y * (1 - y))
 
 
-# NOTE: relu runs over large activations (a CNN's every layer): cut into blocks of 16K elements
-# dealt to a few threads (NumPy's ufuncs release the GIL), each block's mask small enough to
-# stay in cache.
-_BLOCK = 1 << 14
+# NOTE: relu runs over large activations (a CNN's every layer): a big array is cut into chunks
+# of about _threads._CHUNK_BYTES dealt to a few threads (NumPy's ufuncs release the GIL), each
+# chunk's mask small enough to stay in cache. Small arrays skip all of it (one ufunc call).
 
 
-def _flat(a: np.ndarray) -> np.ndarray | None:
-    """a as a 1-D view in its memory order, or None when a has gaps (a view of a slice)."""
-    flat = a.ravel(order="K")
-    return flat if np.may_share_memory(flat, a) else None
-
-
-def _blocks(fn, *flats: np.ndarray) -> None:
-    """``fn(*pieces)`` over the same elements of every flat array, block by block, threaded
-    (in one call when one thread would run them all)."""
-    size = flats[0].size
-    if _threads._THREADS == 1 or size * len(flats) * flats[0].itemsize < _threads._PARALLEL_BYTES:
-        fn(*flats)
-        return
-
-    def work(lo: int, hi: int, slot: int) -> None:
-        piece = slice(lo * _BLOCK, min(hi * _BLOCK, size))
-        fn(*(f[piece] for f in flats))
-
-    _threads._chunked(-(-size // _BLOCK), _BLOCK * len(flats) * flats[0].itemsize, work)
+def _threaded(fn, *inputs: np.ndarray) -> np.ndarray | None:
+    """``fn(*input_pieces, out_piece)`` chunk by chunk on threads, into a new array laid out like
+    the inputs; None (nothing run) when they are too small for threads or not laid out alike
+    without gaps (a view of a slice, a broadcast gradient)."""
+    a = inputs[0]
+    if _threads._THREADS == 1 or a.nbytes * (len(inputs) + 1) < _threads._PARALLEL_BYTES:
+        return None
+    out = np.empty_like(a)  # a's memory layout
+    arrays = (*inputs, out)
+    if any(b.strides != out.strides for b in inputs):
+        return None
+    flats = [b.ravel(order="K") for b in arrays]
+    if not all(np.may_share_memory(f, b) for f, b in zip(flats, arrays)):
+        return None
+    _threads._chunked(a.size, len(arrays) * a.itemsize,
+                      lambda lo, hi, slot: fn(*(f[lo:hi] for f in flats)))
+    return out
 
 
 class Relu(Function):
     @staticmethod
     def forward(ctx, x):
-        y = np.empty_like(x)  # x's memory layout
-        fx, fy = _flat(x), _flat(y)
-        if fx is None or fy is None or x.strides != y.strides:
+        y = _threaded(lambda a, out: np.maximum(a, 0, out=out), x)
+        if y is None:
             y = np.maximum(x, 0)
-        else:
-            _blocks(lambda a, out: np.maximum(a, 0, out=out), fx, fy)
         ctx.y = y
         return y
 
@@ -204,13 +198,8 @@ class Relu(Function):
     def backward(ctx, grad):
         # NOTE: relu'(0) = 0.
         y = ctx.y
-        gx = np.empty_like(grad)
-        flats = (_flat(grad), _flat(y), _flat(gx))
-        if grad.strides != y.strides or gx.strides != y.strides or any(
-                f is None for f in flats):
-            return grad * (y > 0)
-        _blocks(lambda g, a, out: np.multiply(g, a > 0, out=out), *flats)
-        return gx
+        gx = _threaded(lambda g, a, out: np.multiply(g, a > 0, out=out), grad, y)
+        return grad * (y > 0) if gx is None else gx
 
 
 class Clamp(Function):
@@ -222,17 +211,15 @@ class Clamp(Function):
             y = np.maximum(y, lo)
         if hi is not None:
             y = np.minimum(y, hi)
-        return y if y is not x else x.copy()
+        return y  # clamp() passes at least one bound
 
     @staticmethod
     def backward(ctx, grad):
         # NOTE: the gradient passes where lo <= x <= hi, bounds included (PyTorch's convention).
         x, lo, hi = ctx.x, ctx.lo, ctx.hi
-        mask = np.ones(x.shape, bool)
-        if lo is not None:
-            mask &= x >= lo
+        mask = x >= lo if lo is not None else True
         if hi is not None:
-            mask &= x <= hi
+            mask = mask & (x <= hi)
         return grad * mask, None, None
 
 

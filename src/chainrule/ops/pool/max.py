@@ -179,16 +179,15 @@ class MaxPool(Function):
             gparts = _slices(gxp[lo:hi], kernel, stride, dilation, out_hw)
             top = out[lo:hi]
             left = g[lo:hi]  # the gradient not yet handed to a window element
+            hit = np.empty_like(top, bool)
+            buf = None if disjoint else np.empty_like(top, g.dtype)
             for o, (part, gpart) in enumerate(zip(parts, gparts)):
-                hit = part == top
-                if disjoint:
-                    np.multiply(left, hit, out=gpart)
-                    taken = gpart
-                else:
-                    taken = left * hit
+                np.equal(part, top, out=hit)
+                taken = np.multiply(left, hit, out=gpart if disjoint else buf)
+                if not disjoint:
                     gpart += taken
-                if o < len(parts) - 1:
-                    left = left - taken
+                if o < len(parts) - 1:  # a new array first (g is not ours), then in place
+                    left = left - taken if o == 0 else np.subtract(left, taken, out=left)
 
         _threads._chunked(len(xp), _sample_bytes(xp), work)
         gx = _crop(gxp, ctx.crop)
