@@ -16,10 +16,12 @@ $(STAMP)-core: pyproject.toml | $(VENV)/bin/python
 	$(PY) -m pip install -q -e .
 	touch $@
 
-# Tests and benchmarks also need PyTorch as an oracle. Spelled exactly `torch==2.13.0`: that
-# takes the CPU build from local disk here instead of a multi-GB CUDA download.
+# Tests and benchmarks also need PyTorch as an oracle, and the compiled kernels (numba, the
+# `fast` extra) so that both the kernels and their NumPy references are tested. PyTorch is
+# spelled exactly `torch==2.13.0`: that takes the CPU build from local disk here instead of a
+# multi-GB CUDA download.
 $(STAMP)-dev: $(STAMP)-core
-	$(PY) -m pip install -q -e ".[dev,bench]" torch==2.13.0
+	$(PY) -m pip install -q -e ".[dev,bench,fast]" torch==2.13.0
 	touch $@
 
 demo: $(STAMP)-core

@@ -4,6 +4,9 @@ pytest runs the suite in two worker processes on a 2-core machine, so PyTorch (t
 on one thread: with more, its idle workers spin and make each tiny op in a parity test slower.
 """
 
+import os
+
+import numpy as np
 import pytest
 
 
@@ -18,3 +21,41 @@ def _torch_one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
+
+
+def _compare(a, b, rtol, atol, where):
+    if isinstance(a, (tuple, list)):
+        assert isinstance(b, (tuple, list)) and len(a) == len(b), where
+        for i, (x, y) in enumerate(zip(a, b)):
+            _compare(x, y, rtol, atol, f"{where}[{i}]")
+        return
+    if a is None or b is None:
+        assert a is None and b is None, where
+        return
+    a, b = np.asarray(a), np.asarray(b)
+    assert a.shape == b.shape and a.dtype == b.dtype, (where, a.shape, b.shape, a.dtype, b.dtype)
+    np.testing.assert_allclose(a, b, rtol=rtol, atol=atol, err_msg=where)
+
+
+@pytest.fixture
+def compiled_vs_reference():
+    """``check(fn, rtol=0, atol=0)``: runs ``fn()`` on the NumPy reference path and on the
+    compiled kernels (the ``fast`` extra, installed for the tests) and asserts the results
+    (arrays or nested tuples/lists of arrays and None) agree in shape, dtype and value; returns
+    both. With CHAINRULE_NO_NUMBA set the compiled side is the reference too, and says so."""
+    from chainrule import _jit
+
+    if not _jit.available():
+        if os.environ.get(_jit.ENV_OFF):
+            pytest.skip("numba switched off by CHAINRULE_NO_NUMBA")
+        raise AssertionError("numba is not installed: `make test` installs the 'fast' extra")
+
+    def check(fn, rtol=0.0, atol=0.0):
+        with _jit.reference():
+            ref = fn()
+        assert _jit.enabled()
+        fast = fn()
+        _compare(fast, ref, rtol, atol, "compiled vs reference")
+        return fast, ref
+
+    return check
