@@ -16,8 +16,8 @@ $(STAMP)-core: pyproject.toml | $(VENV)/bin/python
 	$(PY) -m pip install -q -e .
 	touch $@
 
-# Tests and benchmarks also need PyTorch as an oracle, and the compiled kernels (numba, the
-# `fast` extra) so that both the kernels and their NumPy references are tested. PyTorch is
+# Tests and benchmarks also need PyTorch as an oracle, and the `fast` extra (numba kernels,
+# MKL GEMMs) so that both the fast paths and their NumPy references are tested. PyTorch is
 # spelled exactly `torch==2.13.0`: that takes the CPU build from local disk here instead of a
 # multi-GB CUDA download.
 $(STAMP)-dev: $(STAMP)-core

@@ -45,3 +45,27 @@ def test_relu_blocks_with_a_broadcast_gradient(tiny_blocks):
     x = cr.tensor(a, requires_grad=True)
     cr.relu(x).sum().backward()  # the gradient reaches relu as a broadcast (stride 0) array
     np.testing.assert_array_equal(x.grad.numpy(), (a > 0).astype(np.float32))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("layout", ["contiguous", "channels_last", "slice"])
+@pytest.mark.parametrize("blocks", ["one", "tiny"])
+def test_relu_kernels_match_the_numpy_reference(compiled_vs_reference, monkeypatch, layout,
+                                                 dtype, blocks):
+    if blocks == "tiny":
+        monkeypatch.setattr(threads, "_CHUNK_BYTES", 64)
+        monkeypatch.setattr(threads, "_PARALLEL_BYTES", 0)
+        monkeypatch.setattr(threads, "_THREADS", 2)
+    full = _layouts(dtype)["contiguous" if layout == "slice" else layout].copy()
+    full.flat[::7] = np.nan  # NaN passes through relu, as in np.maximum and PyTorch
+    g = np.random.default_rng(1).standard_normal(full.shape).astype(dtype)
+
+    def run():
+        leaf = cr.tensor(full, requires_grad=True)
+        x = leaf[:, ::2, 1:] if layout == "slice" else leaf
+        y = cr.relu(x)
+        y.backward(cr.tensor(g[:, ::2, 1:] if layout == "slice" else g))
+        return y.numpy(), leaf.grad.numpy(), y.numpy().strides
+
+    fast, _ = compiled_vs_reference(run)
+    assert np.isnan(fast[0]).sum() > 0

@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 
+from chainrule import _mkl
 from chainrule.autograd.function import Function
 from chainrule.ops.elementwise import _prepare
 from chainrule.tensor import Tensor
@@ -20,7 +21,7 @@ def _batch_times_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     # NOTE: NumPy's matmul runs one GEMM per matrix of the batch; stacking the batch into the
     # rows of one GEMM is several times faster when the matrices are small.
     rows = math.prod(a.shape[:-1])
-    return (a.reshape(rows, a.shape[-1]) @ b).reshape(*a.shape[:-1], b.shape[-1])
+    return _mkl.matmul(a.reshape(rows, a.shape[-1]), b).reshape(*a.shape[:-1], b.shape[-1])
 
 
 class MatMul(Function):
@@ -29,6 +30,8 @@ class MatMul(Function):
         ctx.a, ctx.b = a, b
         if a.ndim > 2 and b.ndim == 2:
             return _batch_times_matrix(a, b)
+        if a.ndim == 2 and b.ndim == 2:
+            return _mkl.matmul(a, b)
         return np.matmul(a, b)
 
     @staticmethod
@@ -38,9 +41,9 @@ class MatMul(Function):
         ga = gb = None
         if a.ndim == 2 and b.ndim == 2:  # the common case, without reshapes
             if na:
-                ga = grad @ b.T
+                ga = _mkl.matmul(grad, b.T)
             if nb:
-                gb = a.T @ grad
+                gb = _mkl.matmul(a.T, grad)
             return ga, gb
         # NOTE: 1-D operands are promoted to matrices (a row for a, a column for b) as in
         # NumPy's matmul, and the promoted axis is removed from their gradients again.
@@ -63,7 +66,7 @@ class MatMul(Function):
                 # NOTE: a shared matrix times a batch: one GEMM over the merged batch instead of
                 # a batch of GEMMs summed afterwards.
                 rows = math.prod(a2.shape[:-1])  # not -1, which is ambiguous for empty arrays
-                gb = a2.reshape(rows, a2.shape[-1]).T @ g.reshape(rows, g.shape[-1])
+                gb = _mkl.matmul(a2.reshape(rows, a2.shape[-1]).T, g.reshape(rows, g.shape[-1]))
             else:
                 gb = _mT(a2) @ g
             if b.ndim == 1:
@@ -134,7 +137,7 @@ class Linear(Function):
     @staticmethod
     def forward(ctx, x, w, b):
         ctx.x, ctx.w = x, w
-        y = _batch_times_matrix(x, w.T) if x.ndim > 2 else np.matmul(x, w.T)
+        y = _batch_times_matrix(x, w.T) if x.ndim > 2 else _mkl.matmul(x, w.T)
         if b is not None:
             y += b
         return y
@@ -145,13 +148,13 @@ class Linear(Function):
         nx, nw, nb = ctx.needs_input_grad
         gx = None
         if nx:
-            gx = _batch_times_matrix(grad, w) if grad.ndim > 2 else grad @ w
+            gx = _batch_times_matrix(grad, w) if grad.ndim > 2 else _mkl.matmul(grad, w)
         gw = gb = None
         if nw or nb:
             g2 = grad.reshape(-1, grad.shape[-1]) if grad.ndim != 2 else grad
             if nw:
                 x2 = x.reshape(-1, x.shape[-1]) if x.ndim != 2 else x
-                gw = g2.T @ x2
+                gw = _mkl.matmul(g2.T, x2)
             if nb:
                 # NOTE: the column sums as a GEMV with a ones vector: BLAS accumulates in blocks,
                 # ~3x faster than NumPy's axis-0 sum on (2048, 128) and more accurate.

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from chainrule import _jit
 from chainrule._dtype import get_default_dtype
 from chainrule.autograd.function import Function
 from chainrule.ops import _threads
+from chainrule.ops.elementwise import _kernels
 from chainrule.ops.elementwise.binary import div, mul
 from chainrule.ops.elementwise.compare import gt, lt
 from chainrule.tensor import Tensor
@@ -164,31 +166,53 @@ class Sigmoid(Function):
 # NOTE: relu runs over large activations (a CNN's every layer): a big array is cut into chunks
 # of about _threads._CHUNK_BYTES dealt to a few threads (NumPy's ufuncs release the GIL), each
 # chunk's mask small enough to stay in cache. Small arrays skip all of it (one ufunc call).
+# With the compiled kernels (chainrule._jit) each chunk is one pass instead of NumPy's two
+# (compare, then multiply by a cast bool mask), and NumPy's float32 maximum with a scalar is
+# not vectorised: measured on 301,056 float32 values (LeNet's first activation), forward 224 ->
+# 100 us and backward 210 -> 145 us per thread; on 30,000 values 17.7 -> 3.8 us and 16.2 ->
+# 4.7 us.
 
 
-def _threaded(fn, *inputs: np.ndarray) -> np.ndarray | None:
-    """``fn(*input_pieces, out_piece)`` chunk by chunk on threads, into a new array laid out like
-    the inputs; None (nothing run) when they are too small for threads or not laid out alike
-    without gaps (a view of a slice, a broadcast gradient)."""
-    a = inputs[0]
-    if _threads._THREADS == 1 or a.nbytes * (len(inputs) + 1) < _threads._PARALLEL_BYTES:
-        return None
-    out = np.empty_like(a)  # a's memory layout
-    arrays = (*inputs, out)
-    if any(b.strides != out.strides for b in inputs):
+def _flat(*arrays: np.ndarray) -> list[np.ndarray] | None:
+    """1-D views of arrays laid out alike without gaps (in memory order), else None (a view of
+    a slice, a broadcast gradient)."""
+    out = arrays[-1]
+    if any(b.strides != out.strides for b in arrays):
         return None
     flats = [b.ravel(order="K") for b in arrays]
     if not all(np.may_share_memory(f, b) for f, b in zip(flats, arrays)):
         return None
-    _threads._chunked(a.size, len(arrays) * a.itemsize,
-                      lambda lo, hi, slot: fn(*(f[lo:hi] for f in flats)))
+    return flats
+
+
+def _threaded(fn, *inputs: np.ndarray, small: bool = False) -> np.ndarray | None:
+    """``fn(*input_pieces, out_piece)`` chunk by chunk on threads, into a new array laid out like
+    the inputs; None (nothing run) when they are not laid out alike without gaps or, unless
+    ``small``, when they are too small for threads."""
+    a = inputs[0]
+    parallel = (_threads._THREADS > 1
+                and a.nbytes * (len(inputs) + 1) >= _threads._PARALLEL_BYTES)
+    if not (parallel or small):
+        return None
+    out = np.empty_like(a)  # a's memory layout
+    flats = _flat(*inputs, out)
+    if flats is None:
+        return None
+    if parallel:
+        _threads._chunked(a.size, len(flats) * a.itemsize,
+                          lambda lo, hi, slot: fn(*(f[lo:hi] for f in flats)))
+    else:
+        fn(*flats)
     return out
 
 
 class Relu(Function):
     @staticmethod
     def forward(ctx, x):
-        y = _threaded(lambda a, out: np.maximum(a, 0, out=out), x)
+        if _jit.enabled():
+            y = _threaded(_kernels.relu_forward, x, small=True)
+        else:
+            y = _threaded(lambda a, out: np.maximum(a, 0, out=out), x)
         if y is None:
             y = np.maximum(x, 0)
         ctx.y = y
@@ -198,7 +222,10 @@ class Relu(Function):
     def backward(ctx, grad):
         # NOTE: relu'(0) = 0.
         y = ctx.y
-        gx = _threaded(lambda g, a, out: np.multiply(g, a > 0, out=out), grad, y)
+        if _jit.enabled():
+            gx = _threaded(_kernels.relu_backward, grad, y, small=True)
+        else:
+            gx = _threaded(lambda g, a, out: np.multiply(g, a > 0, out=out), grad, y)
         return grad * (y > 0) if gx is None else gx
 
 

@@ -1,0 +1,81 @@
+"""2-D GEMMs through MKL (chainrule._mkl, installed with the 'fast' extra) equal NumPy's."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import chainrule as cr
+from chainrule import _jit, _mkl
+
+
+def _layouts(rng, shape, dtype):
+    """The same matrix as a C-contiguous array, a transposed view, a strided row view (lda >
+    cols) and a view with gaps in both axes (not BLAS-strided: NumPy must take it)."""
+    m = rng.standard_normal(shape).astype(dtype)
+    big = np.zeros((shape[0] * 2, shape[1] * 3), dtype)
+    big[::2, 1::3] = m
+    wide = np.zeros((shape[0], shape[1] + 5), dtype)
+    wide[:, :shape[1]] = m
+    return {"c": m, "t": np.ascontiguousarray(m.T).T, "rows": wide[:, :shape[1]],
+            "gaps": big[::2, 1::3]}
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("mnk", [(128, 512, 784), (64, 70, 33), (1, 300, 400), (300, 1, 400),
+                                 (200, 300, 1), (4, 5, 6)])
+def test_gemm_matches_numpy_for_every_operand_layout(compiled_vs_reference, dtype, mnk):
+    assert _mkl.available()
+    m, n, k = mnk
+    rng = np.random.default_rng(0)
+    tol = 1e-5 if dtype == "float32" else 1e-12
+    for la, a in _layouts(rng, (m, k), dtype).items():
+        for lb, b in _layouts(rng, (k, n), dtype).items():
+            fast, ref = compiled_vs_reference(lambda: _mkl.matmul(a, b), rtol=tol,  # noqa: B023
+                                              atol=tol * np.sqrt(k))
+            assert fast.flags.c_contiguous, (la, lb)
+
+
+def test_what_mkl_does_not_take_falls_back_to_numpy():
+    rng = np.random.default_rng(1)
+    a = rng.standard_normal((300, 400)).astype(np.float32)
+    b = rng.standard_normal((400, 300)).astype(np.float32)
+    for x, y in [(a.astype(np.int64), b.astype(np.int64)),  # integer GEMM
+                 (a, b.astype(np.float64)),  # mixed dtypes: NumPy's promotion
+                 (a[:0], b), (a[:, :0], b[:0]),  # empty
+                 (np.broadcast_to(a[:1], a.shape), b)]:  # stride 0
+        np.testing.assert_allclose(_mkl.matmul(x, y), np.matmul(x, y), rtol=1e-5, atol=1e-3)
+        assert _mkl.matmul(x, y).dtype == np.matmul(x, y).dtype
+
+
+def test_linear_and_matmul_gradients_are_the_same_with_and_without_mkl(compiled_vs_reference):
+    rng = np.random.default_rng(2)
+    x0 = rng.standard_normal((128, 300)).astype(np.float32)
+    w0 = rng.standard_normal((200, 300)).astype(np.float32)
+    b0 = rng.standard_normal(200).astype(np.float32)
+
+    def run():
+        x, w, b = (cr.tensor(v, requires_grad=True) for v in (x0, w0, b0))
+        y = cr.nn.functional.linear(x, w, b)
+        z = (y @ w) @ x.T  # 2-D matmul, both gradients
+        (z.sum() + y.sum()).backward()
+        return y.numpy(), z.numpy(), x.grad.numpy(), w.grad.numpy(), b.grad.numpy()
+
+    compiled_vs_reference(run, rtol=1e-4, atol=1e-2)
+
+
+def test_the_switch_and_that_import_chainrule_does_not_load_mkl():
+    code = ("import sys, chainrule, numpy as np; from chainrule import _mkl; "
+            "loaded = lambda: any('libmkl_rt' in l for l in open('/proc/self/maps')); "
+            "print(loaded(), _mkl.available(), loaded())")
+    env = {k: v for k, v in os.environ.items() if k != _mkl.ENV_OFF}
+    run = dict(capture_output=True, text=True, check=True)
+    out = subprocess.run([sys.executable, "-c", code], env=env, **run).stdout.split()
+    assert out == ["False", "True", "True"]
+    env[_mkl.ENV_OFF] = "1"
+    out = subprocess.run([sys.executable, "-c", code], env=env, **run).stdout.split()
+    assert out == ["False", "False", "False"]
+    with _jit.reference():
+        assert not _mkl.available()
