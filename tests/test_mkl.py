@@ -79,3 +79,30 @@ def test_the_switch_and_that_import_chainrule_does_not_load_mkl():
     assert out == ["False", "False", "False"]
     with _jit.reference():
         assert not _mkl.available()
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_out_receives_the_product_also_as_a_row_strided_view(compiled_vs_reference, dtype):
+    rng = np.random.default_rng(3)
+    a = rng.standard_normal((100, 200)).astype(dtype)
+    b = rng.standard_normal((300, 200)).astype(dtype).T
+
+    def run():
+        buf = np.full((100, 310), 7, dtype)
+        out = buf[:, 5:305]
+        got = _mkl.matmul(a, b, out=out)
+        assert got is out
+        return buf
+
+    fast, _ = compiled_vs_reference(run, rtol=1e-5, atol=1e-4)
+    assert (fast[:, :5] == 7).all() and (fast[:, 305:] == 7).all()
+
+
+def test_one_thread_sets_and_restores_mkls_threads_for_the_calling_thread():
+    assert _mkl.available()
+    _mkl.matmul(np.ones((300, 300), np.float32), np.ones((300, 300), np.float32))  # loaded
+    before = _mkl._set_local(0)  # 0 reads the setting back (and keeps the global one)
+    with _mkl.one_thread():
+        assert _mkl._set_local(0) == 1
+        _mkl._set_local(1)
+    _mkl._set_local(before)

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -33,6 +35,7 @@ _MIN_WORK = 1 << 16
 
 _gemm: dict[np.dtype, Any] | None = None  # dtype -> cblas function, once loaded
 _tried = False
+_set_local: Any = None  # MKL_Set_Num_Threads_Local, once loaded
 
 
 def _library_paths() -> list[str]:
@@ -42,6 +45,7 @@ def _library_paths() -> list[str]:
 
 
 def _load() -> dict[np.dtype, Any] | None:
+    global _set_local
     if os.environ.get(ENV_OFF, "") not in ("", "0") or not sys.platform.startswith("linux"):
         return None
     import ctypes
@@ -60,6 +64,8 @@ def _load() -> dict[np.dtype, Any] | None:
             fn.argtypes = [i, i, i, i, i, i, scalar, p, i, p, i, scalar, p, i]
             fn.restype = None
             fns[dtype] = fn
+        _set_local = lib.MKL_Set_Num_Threads_Local
+        _set_local.argtypes, _set_local.restype = [ctypes.c_int], ctypes.c_int
         return fns
     return None
 
@@ -85,16 +91,36 @@ def _operand(a: np.ndarray) -> tuple[int, int] | None:
     return None
 
 
-def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``a @ b`` for 2-D arrays: MKL when it applies, otherwise ``np.matmul``."""
+def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """``np.matmul(a, b, out=out)`` for 2-D arrays: MKL when it applies (``out``, if given,
+    must then have unit-stride rows), otherwise NumPy."""
     if (a.ndim == 2 and b.ndim == 2 and a.dtype == b.dtype and a.size * b.shape[1] >= _MIN_WORK
             and available() and a.dtype in _gemm):  # type: ignore[operator]
         ta, tb = _operand(a), _operand(b)
         m, k = a.shape
         n = b.shape[1]
-        if ta is not None and tb is not None and n and max(m, n, k) < 2**31:
-            out = np.empty((m, n), a.dtype)
+        to = (_NO_TRANS, n) if out is None else _operand(out)
+        if (ta is not None and tb is not None and to is not None and to[0] == _NO_TRANS
+                and n and max(m, n, k) < 2**31
+                and (out is None or (out.shape == (m, n) and out.dtype == a.dtype))):
+            if out is None:
+                out = np.empty((m, n), a.dtype)
             _gemm[a.dtype](_ROW_MAJOR, ta[0], tb[0], m, n, k, 1.0,  # type: ignore[index]
-                           a.ctypes.data, ta[1], b.ctypes.data, tb[1], 0.0, out.ctypes.data, n)
+                           a.ctypes.data, ta[1], b.ctypes.data, tb[1], 0.0, out.ctypes.data,
+                           to[1])
             return out
-    return np.matmul(a, b)
+    return np.matmul(a, b, out=out)
+
+
+@contextmanager
+def one_thread() -> Iterator[None]:
+    """MKL runs single-threaded on the calling thread within the block (for work that our own
+    threads already split, see ``ops/_threads.py``); nothing to do if MKL is not loaded."""
+    if not _gemm or _set_local is None:
+        yield
+        return
+    before = _set_local(1)
+    try:
+        yield
+    finally:
+        _set_local(before)
