@@ -112,9 +112,18 @@ def environment() -> str:
     import numpy as np
     import torch
 
+    from chainrule import _jit, _mkl
+
+    fast = []
+    if _jit.available():
+        import numba
+
+        fast.append(f"numba {numba.__version__}")
+    if _mkl.available():
+        fast.append("MKL GEMMs")
     return (f"Python {platform.python_version()}, NumPy {np.__version__}, "
             f"PyTorch {torch.__version__} ({torch.get_num_threads()} threads), "
-            f"{platform.machine()}")
+            f"{platform.machine()}; chainrule's fast extra: {', '.join(fast) or 'not installed'}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -26,16 +26,26 @@ def _layouts(rng, shape, dtype):
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("mnk", [(128, 512, 784), (64, 70, 33), (1, 300, 400), (300, 1, 400),
                                  (200, 300, 1), (4, 5, 6)])
-def test_gemm_matches_numpy_for_every_operand_layout(compiled_vs_reference, dtype, mnk):
+def test_gemm_matches_numpy_for_every_operand_layout(compiled_vs_reference, monkeypatch, dtype,
+                                                     mnk):
     assert _mkl.available()
+    monkeypatch.setattr(_mkl, "_MIN_WORK", 0)  # small products through MKL too
     m, n, k = mnk
     rng = np.random.default_rng(0)
     tol = 1e-5 if dtype == "float32" else 1e-12
+    calls = []
+    real = _mkl._gemm[np.dtype(dtype)]
+    monkeypatch.setitem(_mkl._gemm, np.dtype(dtype), lambda *args: calls.append(1) or real(*args))
     for la, a in _layouts(rng, (m, k), dtype).items():
         for lb, b in _layouts(rng, (k, n), dtype).items():
+            del calls[:]
             fast, ref = compiled_vs_reference(lambda: _mkl.matmul(a, b), rtol=tol,  # noqa: B023
                                               atol=tol * np.sqrt(k))
             assert fast.flags.c_contiguous, (la, lb)
+            blas_strided = _mkl._operand(a) is not None and _mkl._operand(b) is not None
+            assert len(calls) == blas_strided, (la, lb)  # MKL took what it can
+            if "gaps" not in (la, lb) and min(mnk) > 1:
+                assert blas_strided, (la, lb)
 
 
 def test_what_mkl_does_not_take_falls_back_to_numpy():
@@ -82,7 +92,9 @@ def test_the_switch_and_that_import_chainrule_does_not_load_mkl():
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_out_receives_the_product_also_as_a_row_strided_view(compiled_vs_reference, dtype):
+def test_out_receives_the_product_also_as_a_row_strided_view(compiled_vs_reference, monkeypatch,
+                                                             dtype):
+    monkeypatch.setattr(_mkl, "_MIN_WORK", 0)
     rng = np.random.default_rng(3)
     a = rng.standard_normal((100, 200)).astype(dtype)
     b = rng.standard_normal((300, 200)).astype(dtype).T
