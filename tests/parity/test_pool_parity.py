@@ -3,11 +3,13 @@ the input's gradient, float32 and float64, over many configurations, ties includ
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import pytest
 
 import chainrule as cr
-from chainrule import nn
+from chainrule import _jit, nn
 from chainrule.nn import functional as F
 from chainrule.ops import _threads as threads
 
@@ -170,9 +172,11 @@ def test_tiled_max_pool_ties_in_both_layouts(monkeypatch, kw, threaded):
     x = np.random.default_rng(5).integers(-1, 2, (3, 4, 8, 9)).astype("float64")
     x[0, 0] = 0.0
     channels_last = np.ascontiguousarray(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
-    for inp in (x, channels_last):
-        check(nn.MaxPool2d(**kw), tnn.MaxPool2d(**kw), inp)
-        assert nn.MaxPool2d(**kw)(cr.tensor(inp, requires_grad=True)).grad_fn.tiled
+    for path in (_jit.reference, contextlib.nullcontext):  # the NumPy path, then the kernels
+        with path():
+            for inp in (x, channels_last):
+                check(nn.MaxPool2d(**kw), tnn.MaxPool2d(**kw), inp)
+                assert nn.MaxPool2d(**kw)(cr.tensor(inp, requires_grad=True)).grad_fn.tiled
 
 
 def test_tiled_max_pool1d_and_the_general_path_agree():

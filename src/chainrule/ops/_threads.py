@@ -41,7 +41,7 @@ def _chunked(n: int, item_bytes: int, work: Callable[[int, int, int], None]) -> 
     threads = _THREADS
     if not _OpenBLAS.found() or n * item_bytes < _PARALLEL_BYTES:
         threads = 1
-    chunks = -(-n * item_bytes // _CHUNK_BYTES)
+    chunks = -(-n * max(1, item_bytes) // _CHUNK_BYTES)
     chunks = min(n, -(-chunks // threads) * threads)  # a multiple of threads: balanced
     step = -(-n // chunks)
     spans = [(lo, min(lo + step, n)) for lo in range(0, n, step)]

@@ -85,7 +85,9 @@ def _tiles(xp_shape, kernel, stride, dilation, out_hw) -> bool:
 
 
 def _sample_bytes(a: np.ndarray) -> int:
-    return a[0].size * a.itemsize if len(a) else 0
+    """The bytes of one sample of a batch (at least 1, so that empty samples still make
+    chunks)."""
+    return max(1, a[0].size * a.itemsize) if len(a) else 0
 
 
 def _crop(gxp: np.ndarray, crop: tuple[int, int, int, int]) -> np.ndarray:
