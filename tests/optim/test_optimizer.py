@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import chainrule as cr
+from chainrule import _jit
 from chainrule.optim import optimizer as optimizer_module
 from chainrule.optim.adam import adam_
 from chainrule.optim.sgd import sgd_
@@ -268,12 +269,14 @@ def test_update_functions_work_in_place_on_chunks():
 
 
 def _three_steps(cls, kwargs, values, grads):
-    """Three steps of ``cls`` on fresh parameters (the fourth made non-contiguous)."""
+    """Three steps of ``cls`` on fresh parameters (the fourth made non-contiguous), by the
+    NumPy update functions (the compiled kernels: tests/optim/test_optim_kernels.py)."""
     ps = [with_grad(v, g) for v, g in zip(values, grads)]
     ps[3]._data = np.asfortranarray(ps[3]._data)  # a non-contiguous parameter
     opt = cls(ps, **kwargs)
-    for _ in range(3):
-        opt.step()
+    with _jit.reference():
+        for _ in range(3):
+            opt.step()
     return ps, opt
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from chainrule.optim import _kernels
 from chainrule.optim.optimizer import (
     Optimizer,
     _check,
@@ -31,6 +32,11 @@ def adagrad_(param: np.ndarray, grad: np.ndarray, state_sum: np.ndarray, tmp: np
     std = np.add(np.sqrt(state_sum, out=tmp), eps, out=tmp)
     update = np.divide(g, std, out=tmp)
     np.subtract(param, np.multiply(update, clr, out=update), out=param)
+
+
+def _adagrad_kernel(arrays: tuple[Any, ...], o: dict[str, Any]) -> tuple[Any, tuple]:
+    """The kernel that does ``adagrad_`` in one pass, and its options."""
+    return _kernels.adagrad, (o["clr"], o["eps"], o["weight_decay"], o["maximize"])
 
 
 class Adagrad(Optimizer):
@@ -105,5 +111,5 @@ class Adagrad(Optimizer):
                 step = _step_count(state)
                 clr = lr / (1.0 + (step - 1.0) * lr_decay)
                 jobs.append(((p._data, grad, state["sum"]._data), dict(hyper, clr=clr)))
-        run_update(adagrad_, jobs, self._scratch_for)
+        run_update(adagrad_, jobs, self._scratch_for, kernel_call=_adagrad_kernel)
         return loss

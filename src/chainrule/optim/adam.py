@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from chainrule.optim import _kernels
 from chainrule.optim.optimizer import (
     Optimizer,
     _check,
@@ -55,6 +56,13 @@ def adam_(param: np.ndarray, grad: np.ndarray, exp_avg: np.ndarray, exp_avg_sq: 
     np.subtract(param, np.multiply(update, lr * c / bias_correction1, out=update), out=param)
 
 
+def _adam_kernel(arrays: tuple[Any, ...], o: dict[str, Any]) -> tuple[Any, tuple]:
+    """The kernel that does ``adam_`` in one pass, and its options."""
+    return _kernels.adam, (o["step"], o["lr"], o["beta1"], o["beta2"], o["eps"],
+                           o["weight_decay"], o["decoupled_weight_decay"], o["amsgrad"],
+                           o["maximize"])
+
+
 def _validate(name: str, lr: float, betas: tuple[float, float], eps: float,
               weight_decay: float, differentiable: bool) -> None:
     _check(float(lr) >= 0.0, name, f"Invalid learning rate: {lr} (expected lr >= 0)")
@@ -97,9 +105,9 @@ def _adam_step(opt: Optimizer, closure: Callable[[], Any] | None) -> Any:
             step = _step_count(state)
             jobs.append(((p._data, grad, state["exp_avg"]._data, state["exp_avg_sq"]._data,
                           max_sq), dict(hyper, step=step)))
-    # NOTE: 12 passes per element, two of them sqrt and divide: two threads pay off (see
-    # run_update).
-    run_update(adam_, jobs, opt._scratch_for, two_threads=True)
+    # NOTE: the NumPy reference makes 12 passes per element, two of them sqrt and divide: two
+    # threads pay off (see run_update). The compiled kernel makes one (see _kernels.run).
+    run_update(adam_, jobs, opt._scratch_for, two_threads=True, kernel_call=_adam_kernel)
     return loss
 
 

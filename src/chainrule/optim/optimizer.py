@@ -21,8 +21,10 @@ from typing import Any
 
 import numpy as np
 
+from chainrule import _jit
 from chainrule.autograd.grad_mode import enable_grad
 from chainrule.ops import _threads
+from chainrule.optim import _kernels
 from chainrule.tensor import Tensor
 
 
@@ -53,13 +55,17 @@ def effective_grad(param: np.ndarray, grad: np.ndarray, weight_decay: float, max
 # whole arrays) with few Python-level calls.
 _PIECE = 1 << 16
 
-Job = tuple[tuple[Any, ...], dict[str, Any]]
+Job = _kernels.Job  # (arrays, options)
 
 
 def run_update(update: Callable[..., None], jobs: list[Job],
                scratch_for: Callable[[np.ndarray, int], tuple[np.ndarray, np.ndarray]],
-               two_threads: bool = False) -> None:
+               two_threads: bool = False, kernel_call: Callable | None = None) -> None:
     """Call ``update(*arrays, tmp, tmp2, **options)`` for every ``(arrays, options)`` job.
+
+    With the compiled kernels on, ``kernel_call(arrays, options)`` gives the ``(kernel,
+    scalars)`` that does the same update in one pass (see :mod:`chainrule.optim._kernels`),
+    and the kernels run every job whose arrays they take.
 
     ``arrays`` starts with the parameter; the others have its shape, or are None. As the
     update is elementwise, a contiguous parameter may be updated in parts (flat views), which
@@ -67,6 +73,8 @@ def run_update(update: Callable[..., None], jobs: list[Job],
     the two scratch arrays of the thread ``slot``. ``two_threads`` shares large updates out
     between two threads (worth it for updates that compute more than they move, such as Adam's).
     """
+    if kernel_call is not None and _jit.enabled():
+        jobs = _kernels.run_compiled(jobs, kernel_call)  # the jobs the kernels cannot take
     if (not two_threads or sum(a[0].nbytes for a, _ in jobs) < _threads._PARALLEL_BYTES
             or _threads._THREADS < 2 or not _threads._OpenBLAS.found()
             or len({id(arrays[0]) for arrays, _ in jobs}) < len(jobs)):

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from chainrule.optim import _kernels
 from chainrule.optim.optimizer import (
     Optimizer,
     _check,
@@ -50,6 +51,12 @@ def rmsprop_(param: np.ndarray, grad: np.ndarray, square_avg: np.ndarray,
     else:
         np.multiply(step, lr, out=step)
     np.subtract(param, step, out=param)
+
+
+def _rmsprop_kernel(arrays: tuple[Any, ...], o: dict[str, Any]) -> tuple[Any, tuple]:
+    """The kernel that does ``rmsprop_`` in one pass, and its options."""
+    return _kernels.rmsprop, (o["lr"], o["alpha"], o["eps"], o["weight_decay"], o["momentum"],
+                              arrays[3] is not None, arrays[4] is not None, o["maximize"])
 
 
 class RMSprop(Optimizer):
@@ -126,5 +133,5 @@ class RMSprop(Optimizer):
                     grad_avg = state["grad_avg"]._data
                 _step_count(state)
                 jobs.append(((p._data, grad, state["square_avg"]._data, grad_avg, buf), hyper))
-        run_update(rmsprop_, jobs, self._scratch_for)
+        run_update(rmsprop_, jobs, self._scratch_for, kernel_call=_rmsprop_kernel)
         return loss

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from chainrule.optim import _kernels
 from chainrule.optim.optimizer import (
     Optimizer,
     _check,
@@ -43,6 +44,12 @@ def sgd_(param: np.ndarray, grad: np.ndarray, momentum_buffer: np.ndarray | None
         else:
             d_p = buf
     np.subtract(param, np.multiply(d_p, lr, out=tmp), out=param)
+
+
+def _sgd_kernel(arrays: tuple[Any, ...], o: dict[str, Any]) -> tuple[Any, tuple]:
+    """The kernel that does ``sgd_`` in one pass, and its options."""
+    return _kernels.sgd, (o["lr"], o["momentum"], o["dampening"], o["weight_decay"],
+                          arrays[2] is not None, o["first_step"], o["nesterov"], o["maximize"])
 
 
 class SGD(Optimizer):
@@ -108,9 +115,11 @@ class SGD(Optimizer):
                     state = self.state[p]
                     t = state.get("momentum_buffer")
                     if t is None:
-                        t = state["momentum_buffer"] = Tensor._wrap(np.empty_like(p._data))
+                        # NOTE: zeros, not garbage: the kernel reads the buffer on the first
+                        # step too (and drops what it read), a branch-free loop
+                        t = state["momentum_buffer"] = Tensor._wrap(np.zeros_like(p._data))
                         first = True
                     buf = t._data
                 jobs.append(((p._data, grad, buf), dict(hyper, first_step=first)))
-        run_update(sgd_, jobs, self._scratch_for)
+        run_update(sgd_, jobs, self._scratch_for, kernel_call=_sgd_kernel)
         return loss
