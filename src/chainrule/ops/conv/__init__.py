@@ -2,8 +2,11 @@
 
 - ``convolution.py``: the primitives ``Conv`` and ``ConvTranspose`` (forward and backward side
   by side) and the functional forms.
-- ``_im2col.py``: the array routines they call: im2col, one GEMM per group, col2im, chunked
-  over the batch on a few threads.
+- ``_im2col.py``: the array routines they call: im2col, one GEMM per group (or a direct
+  convolution for one input channel), chunked over the batch on a few threads.
+- ``_col2im.py``: the input gradient: GEMM + col2im, or a "full" convolution for stride 1.
+- ``_kernels.py``: compiled twins (numba, the ``fast`` extra) of im2col, col2im and the direct
+  convolution; the NumPy code stays the reference.
 - ``_args.py``: argument checking shared with the poolings.
 """
 

@@ -11,7 +11,12 @@ of 1):
   add per kernel offset, no ``np.add.at``).
 
 conv_transpose2d is the adjoint of conv2d, so its forward is ``_conv_input_grad`` and its
-backward uses the other two.
+backward uses the other two. ``_conv_input_grad`` and col2im are in ``_col2im.py``.
+
+With the compiled kernels (:mod:`chainrule._jit`, :mod:`._kernels`) im2col and col2im are
+kernels that handle padding inline (no padded copy), and a convolution with very few input
+channels (LeNet's first layer) runs directly, without columns; the NumPy code here stays the
+reference that tests compare them with.
 
 Layout: the column matrix has one row per output pixel, (N * Ho * Wo, kh * kw * C), and the GEMM
 ``cols @ W`` writes the output channels-last, (N, Ho, Wo, O) in memory, returned as an
@@ -28,7 +33,9 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
+from chainrule import _jit
 from chainrule.ops import _threads
+from chainrule.ops.conv import _kernels
 
 # --- geometry and layout ---
 
@@ -79,6 +86,11 @@ class _Im2col:
         self.channels_last = (run >= wo if self.force_channels_last is None
                               else self.force_channels_last)
         self.fill = bool(t or b or left or r)
+        self.compiled = _compiled(x.dtype)
+        if self.compiled:
+            self.geometry = (kh, kw, sh, sw, dh, dw, t, left)
+            self._compiled_source()
+            return
         if self.channels_last:
             xp = (np.empty((N, H + t + b, W + left + r, C), x.dtype) if self.fill
                   else x.transpose(0, 2, 3, 1))
@@ -99,14 +111,63 @@ class _Im2col:
         """Every chunk was padded once: later ``cols`` calls reuse the padded copy."""
         self.fill = False
 
+    def _compiled_source(self) -> None:
+        """The kernels' input (see :mod:`._kernels`), flat, in the layout that needs no copy."""
+        x = self.x
+        N, C, H, W = x.shape
+        nhwc = x.transpose(0, 2, 3, 1)
+        kh, kw, sh, sw, dh, dw = self.geometry[:6]
+        self.direct = False
+        if self.force_channels_last is None:
+            # NOTE: the kernels copy runs of x's contiguous axis, so the layout follows x's
+            # memory: channels-last columns from a channels-last x with 2+ channels per group,
+            # channels-first ones (runs along rows) otherwise. Neither layout copies x then.
+            # One input channel and stride 1: no columns at all (see _conv_forward).
+            if nhwc.flags.c_contiguous or not x.flags.c_contiguous:
+                self.channels_last = C // self.groups > 1
+            else:
+                self.channels_last = False
+            self.direct = C == 1 and self.groups == 1 and (sh, sw) == (1, 1)
+        layout = nhwc if self.channels_last else x
+        self.src = np.ascontiguousarray(layout).reshape(-1)
+        if self.direct:
+            (ho, wo) = self.out_hw
+            self.planes_hw = (ho + (kh - 1) * dh, wo + (kw - 1) * dw)
+
     def cols(self, lo: int, hi: int) -> np.ndarray:
         """The column matrices of samples lo:hi, (groups, n * Ho * Wo, K)."""
         (kh, kw), cg = self.shape
+        if self.compiled:
+            return self._compiled_cols(lo, hi)
         if self.fill:
             self._fill(lo, hi)
         if self.channels_last:
             return self.win[lo:hi].reshape(-1, self.groups, kh * kw * cg).transpose(1, 0, 2)
         return self.win[:, :, :, :, lo:hi].reshape(self.groups, kh * kw * cg, -1).transpose(0, 2, 1)
+
+    def _compiled_cols(self, lo: int, hi: int) -> np.ndarray:
+        """:meth:`cols` by :func:`_kernels.im2col_last` or :func:`_kernels.im2col_first`."""
+        (kh, kw), cg = self.shape
+        N, C, H, W = self.x.shape
+        groups, (ho, wo), n = self.groups, self.out_hw, hi - lo
+        if self.channels_last:
+            out = np.empty((n, ho, wo, C * kh * kw), self.x.dtype)
+            _kernels.im2col_last(self.src, lo, H, W, C, groups, *self.geometry, n, ho, wo,
+                                 _view(out, (-1,)))
+            return out.reshape(-1, groups, kh * kw * cg).transpose(1, 0, 2)
+        out = np.empty((C * kh * kw, n, ho, wo), self.x.dtype)
+        _kernels.im2col_first(self.src, lo, C, H, W, *self.geometry, n, ho, wo,
+                              _view(out, (-1,)))
+        return out.reshape(groups, kh * kw * cg, -1).transpose(0, 2, 1)
+
+    def planes(self, lo: int, hi: int) -> np.ndarray:
+        """Samples lo:hi zero-padded for the direct kernels: (n, C, Hp, Wp), flat."""
+        N, C, H, W = self.x.shape
+        hp, wp = self.planes_hw
+        xp = np.empty((hi - lo) * C * hp * wp, self.x.dtype)
+        _kernels.pad_planes(self.src, lo, C, H, W, self.pads[0], self.pads[2], hp, wp, hi - lo,
+                            xp)
+        return xp
 
     def _fill(self, lo: int, hi: int) -> None:
         """Samples lo:hi of the padded input: x inside, zeros around."""
@@ -144,6 +205,11 @@ class _Im2col:
         if self.channels_last:
             gm = gm.reshape(groups, og, kh, kw, cg).transpose(0, 1, 4, 2, 3)
         return gm.reshape(groups * og, cg, kh, kw)
+
+
+def _compiled(dtype: np.dtype) -> bool:
+    """Take the compiled kernels (:mod:`._kernels`) for arrays of this dtype."""
+    return _jit.enabled() and dtype in (np.float32, np.float64)
 
 
 def _rows(a: np.ndarray, lo: int, hi: int, groups: int) -> np.ndarray:
@@ -200,8 +266,11 @@ def _conv_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, stride: tu
     if im2col is None:
         im2col = _im2col_of(x, w.shape, stride, pads, dilation, groups, out_hw)
     ho, wo = im2col.out_hw
-    wm = im2col.weight_matrix(w)
     out = np.empty((N, ho, wo, O), x.dtype)
+    if im2col.compiled and im2col.direct:
+        _direct_forward(im2col, w, b, out)
+        return out.transpose(0, 3, 1, 2)
+    wm = im2col.weight_matrix(w)
     # NOTE: the bias repeated along an output row, added to rows of wo * O values: 2-3x faster
     # than broadcasting over runs of O values.
     bias_row = None if b is None else np.tile(b, wo)
@@ -228,6 +297,8 @@ def _conv_weight_grad(x: np.ndarray, g: np.ndarray, w_shape: tuple[int, ...],
     ho, wo = g.shape[2:]
     if im2col is None:
         im2col = _im2col_of(x, w_shape, stride, pads, dilation, groups, (ho, wo))
+    if im2col.compiled and im2col.direct:
+        return _direct_weight_grad(im2col, g, w_shape, bias)
     gt = g.transpose(0, 2, 3, 1)
     # per thread slot: the weight gradient (groups, O / groups, K) and the bias gradient
     partial: list[list[np.ndarray] | None] = [None] * _threads._THREADS
@@ -258,73 +329,44 @@ def _conv_weight_grad(x: np.ndarray, g: np.ndarray, w_shape: tuple[int, ...],
     return im2col.weight_grad(total[0]), (total[1] if bias else None)
 
 
-def _conv_input_grad(g: np.ndarray, w: np.ndarray, x_shape: tuple[int, ...],
-                     stride: tuple[int, int], pads: Pads, dilation: tuple[int, int],
-                     groups: int) -> np.ndarray:
-    """The gradient of conv(x, w) with respect to x (N, C, H, W), given g (N, O, Ho, Wo)."""
-    N, C, H, W = x_shape
-    O, cg, kh, kw = w.shape
-    og = O // groups
-    (dh, dw) = dilation
-    ho, wo = g.shape[2:]
-    # the padding of g that makes a stride-1 convolution of g come out (H, W)
-    full = (dh * (kh - 1) - pads[0], H - ho + pads[0], dw * (kw - 1) - pads[2], W - wo + pads[2])
-    # NOTE: with few input channels the GEMMs below would produce only C columns (slow in BLAS),
-    # so col2im goes channels-first: one GEMM (kh * kw * C, O) @ (O, pixels), adds in runs of
-    # Wo values (measured: 1.5x faster for LeNet's 5x5 kernel from 6 to 16 channels, 1.7x from
-    # 3 channels; 2x slower from 16 channels).
-    if groups == 1 and C <= 8:
-        return _col2im_channels_first(g, w, x_shape, stride, pads, dilation)
-    # NOTE: with stride 1 the input gradient is also a "full" convolution of g with the flipped,
-    # channel-swapped kernel: im2col copies in runs of kw * O values instead of col2im's adds in
-    # runs of C values, which cost about 3x more per value (measured: 1.5-2x faster for 3x3
-    # kernels on 32-64 channels).
-    if stride == (1, 1) and min(full) >= 0:
-        flipped = w.reshape(groups, og, cg, kh, kw).transpose(0, 2, 1, 3, 4)[..., ::-1, ::-1]
-        return _conv_forward(g, flipped.reshape(C, og, kh, kw), None, stride, full, dilation,
-                             groups)
-    t, _, left, _ = pads
-    gxp = np.zeros((N, H + pads[0] + pads[1], W + pads[2] + pads[3], C), g.dtype)
-    gt = g.transpose(0, 2, 3, 1)
-    wm = w.reshape(groups, og, cg, kh, kw).transpose(0, 1, 3, 4, 2).reshape(groups, og, -1)
-    (sh, sw) = stride
-
-    def work(lo: int, hi: int, slot: int) -> None:
-        n = hi - lo
-        cols = np.empty((n, ho, wo, groups, kh, kw, cg), g.dtype)
-        np.matmul(_rows(gt, lo, hi, groups), wm,
-                  out=_view(cols, (-1, groups, kh * kw * cg)).transpose(1, 0, 2))
-        dst = gxp[lo:hi].reshape(n, *gxp.shape[1:3], groups, cg)
-        for i in range(kh):
-            for j in range(kw):  # col2im
-                dst[:, _window(i * dh, sh, ho), _window(j * dw, sw, wo)] += cols[:, :, :, :, i, j]
-
-    _threads._chunked(N, ho * wo * C * kh * kw * g.itemsize, work)
-    return gxp[:, t:t + H, left:left + W].transpose(0, 3, 1, 2)
+# --- direct convolution (compiled only) ---
 
 
-def _col2im_channels_first(g: np.ndarray, w: np.ndarray, x_shape: tuple[int, ...],
-                           stride: tuple[int, int], pads: Pads, dilation: tuple[int, int]
-                           ) -> np.ndarray:
-    """:func:`_conv_input_grad` for groups=1 with the columns channels-first: (kh * kw * C,
-    n * Ho * Wo) per chunk, added into a (C, N, Hp, Wp) padded gradient; returned channels-last
-    like every other convolution output."""
-    N, C, H, W = x_shape
+def _direct_forward(im2col: _Im2col, w: np.ndarray, b: np.ndarray | None,
+                    out: np.ndarray) -> None:
+    """out (N, Ho, Wo, O) = conv(x, w) + b by :func:`_kernels.direct_forward`."""
+    N, C = im2col.x.shape[:2]
     O, _, kh, kw = w.shape
-    ho, wo = g.shape[2:]
-    (sh, sw), (dh, dw), (t, _, left, _) = stride, dilation, pads
-    gxp = np.zeros((C, N, H + pads[0] + pads[1], W + pads[2] + pads[3]), g.dtype)
-    gt = g.transpose(0, 2, 3, 1)
-    wm = w.transpose(2, 3, 1, 0).reshape(kh * kw * C, O)
+    (ho, wo), (hp, wp), (dh, dw) = im2col.out_hw, im2col.planes_hw, im2col.geometry[4:6]
+    bias = np.zeros(O, w.dtype) if b is None else b
+    wf = np.ascontiguousarray(w).reshape(-1)
+    flat = _view(out, (-1,))
 
     def work(lo: int, hi: int, slot: int) -> None:
-        cols = np.matmul(wm, _rows(gt, lo, hi, 1)[0].T).reshape(kh, kw, C, hi - lo, ho, wo)
-        dst = gxp[:, lo:hi]
-        for i in range(kh):
-            for j in range(kw):  # col2im
-                dst[:, :, _window(i * dh, sh, ho), _window(j * dw, sw, wo)] += cols[i, j]
+        acc = np.empty(O * ((ho - 1) * wp + wo), w.dtype)
+        _kernels.direct_forward(im2col.planes(lo, hi), wf, bias, hi - lo, C, O, kh, kw, dh, dw,
+                                hp, wp, ho, wo, acc, lo, flat)
+
+    _threads._chunked(N, ho * wo * C * kh * kw * w.itemsize, work)
+
+
+def _direct_weight_grad(im2col: _Im2col, g: np.ndarray, w_shape: tuple[int, ...], bias: bool
+                        ) -> tuple[np.ndarray, np.ndarray | None]:
+    """The weight and bias gradients of :func:`_direct_forward` by
+    :func:`_kernels.direct_weight_grad`, summed over the thread slots."""
+    N, C = im2col.x.shape[:2]
+    O, _, kh, kw = w_shape
+    (ho, wo), (hp, wp), (dh, dw) = im2col.out_hw, im2col.planes_hw, im2col.geometry[4:6]
+    gt = np.ascontiguousarray(g.transpose(0, 2, 3, 1)).reshape(-1)
+    partial = np.zeros((_threads._THREADS, O * C * kh * kw + O), g.dtype)
+
+    def work(lo: int, hi: int, slot: int) -> None:
+        gplane = np.empty(O * ((ho - 1) * wp + wo), g.dtype)
+        acc = partial[slot]
+        _kernels.direct_weight_grad(im2col.planes(lo, hi), gt, hi - lo, C, O, kh, kw, dh, dw,
+                                    hp, wp, ho, wo, gplane, lo, acc[:-O], acc[-O:])
 
     _threads._chunked(N, ho * wo * C * kh * kw * g.itemsize, work)
-    gx = np.empty((N, H, W, C), g.dtype)
-    np.copyto(gx.transpose(3, 0, 1, 2), gxp[:, :, t:t + H, left:left + W])
-    return gx.transpose(0, 3, 1, 2)
+    total = partial.sum(axis=0)
+    return total[:-O].reshape(w_shape), (total[-O:] if bias else None)
+

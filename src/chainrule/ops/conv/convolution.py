@@ -1,6 +1,6 @@
 """The convolution primitives Conv (conv1d, conv2d) and ConvTranspose (conv_transpose1d/2d)
-and their functional forms; the array work is in ``_im2col.py``, the argument checks in
-``_args.py``."""
+and their functional forms; the array work is in ``_im2col.py`` and ``_col2im.py`` (compiled
+kernels in ``_kernels.py``), the argument checks in ``_args.py``."""
 
 from __future__ import annotations
 
@@ -14,10 +14,10 @@ from chainrule.ops.conv._args import (
     _conv_pads,
     _ntuple,
 )
+from chainrule.ops.conv._col2im import _conv_input_grad
 from chainrule.ops.conv._im2col import (
     _bias_grad,
     _conv_forward,
-    _conv_input_grad,
     _conv_weight_grad,
     _im2col_of,
     _out_len,
