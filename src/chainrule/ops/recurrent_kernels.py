@@ -6,6 +6,18 @@ the steps in reverse with one GEMM per step for the state gradient; the weight g
 input gradient are then one GEMM each over all steps (the states each step started from are kept
 stacked for that). Row layout and threading: see ``chainrule.ops._recurrent_steps``.
 
+With numba (the ``fast`` extra, see :mod:`chainrule._jit`) each step's gate math between the
+GEMMs runs in the compiled kernels of ``chainrule.ops._recurrent_jit`` (``if fast:`` below);
+the NumPy code next to them is the reference they are tested against.
+
+NOTE: measured on the LSTM benchmark step (batch 32, 64 steps, hidden 256), same process,
+reference vs compiled, busy 2-core machine (load 8-12) under ``chrt -f 1``: 74 -> 55 ms wall
+with the batch cut over two threads, 84 -> 74 ms CPU on one thread (GRU: 76 -> 49 ms wall,
+74 -> 61 ms CPU). The gate math itself went from ~17 to ~7 ms of CPU time; the rest of the
+step is GEMMs (per-step 39 ms, weight gradients 17 ms, input projection 3.5 ms on one
+thread). The wall time falls further than the CPU time: five NumPy calls per step less hold
+the GIL, so the two threads wait less for each other.
+
 Gate order and formulas are PyTorch's: LSTM (i, f, g, o), GRU (r, z, n) with
 ``n = tanh(W_in x + b_in + r * (W_hn h + b_hn))``.
 """
@@ -15,9 +27,12 @@ from __future__ import annotations
 import numpy as np
 
 from chainrule.autograd.function import Function
+from chainrule.ops import _recurrent_jit as jit
 from chainrule.ops._recurrent_steps import (
     Steps,
+    compiled,
     derivative,
+    gate_bias,
     param_grads,
     per_gate,
     plan,
@@ -38,7 +53,9 @@ class RNNSequence(Function):
             hidden = w_hh.shape[1]
             x2 = x.reshape(st.N, -1)
             bias = None if b_ih is None else b_ih + b_hh
-            g = project(x2, w_ih, bias, None, ranges)
+            fast = compiled(x.dtype)
+            g = project(x2, w_ih, None if fast else bias, None, ranges)
+            b = gate_bias(bias, None, hidden, x.dtype)
             out, prev = st.states(h0, hidden, x.dtype)
             w_t = np.ascontiguousarray(w_hh.T)
 
@@ -48,7 +65,11 @@ class RNNSequence(Function):
                     if not st.uniform:
                         st.link(k, prev, out, h0, lo, hi)
                     gt = g[a:z]
-                    gt += np.matmul(prev[a:z], w_t, out=tmp[:z - a])
+                    if fast:
+                        s = np.matmul(prev[a:z], w_t, out=tmp[:z - a])
+                        jit.add_bias_rows(gt, s, b)
+                    else:
+                        gt += np.matmul(prev[a:z], w_t, out=tmp[:z - a])
                     if relu:
                         np.maximum(gt, 0, out=out[a:z])
                     else:
@@ -66,10 +87,17 @@ class RNNSequence(Function):
             gout = gout.reshape(out.shape)
             d = np.empty_like(out)  # gradients of the pre-activations
             dh = np.array(ghn, copy=True)
+            fast = compiled(out.dtype)
+            if fast:
+                gout = np.ascontiguousarray(gout)
 
             def run(lo, hi):
                 for _, a, z in st.spans(lo, hi, backward=True):
                     h, dt, y = dh[lo:lo + z - a], d[a:z], out[a:z]
+                    if fast:
+                        jit.rnn_backward_step(h, gout[a:z], y, ctx.relu, dt)
+                        np.matmul(dt, w_hh, out=h)
+                        continue
                     h += gout[a:z]
                     if ctx.relu:
                         np.greater(y, 0, out=dt)  # NOTE: relu'(0) = 0, as in PyTorch.
@@ -101,7 +129,10 @@ class LSTMSequence(Function):
             x2 = x.reshape(st.N, -1)
             scale = per_gate((0.5, 0.5, 1.0, 0.5), hidden, x.dtype)
             shift = 1 - scale
-            g = project(x2, w_ih, None if b_ih is None else b_ih + b_hh, scale, ranges)
+            bias = None if b_ih is None else b_ih + b_hh
+            fast = compiled(x.dtype)
+            g = project(x2, w_ih, None if fast else bias, scale, ranges)
+            b = gate_bias(bias, scale, 4 * hidden, x.dtype)
             w_t = np.multiply(w_hh.T, scale, order="C")  # NOTE: ~1.5x faster GEMMs
             out, prev = st.states(h0, hidden, x.dtype)
             cout, cprev = st.states(c0, hidden, x.dtype)
@@ -117,6 +148,14 @@ class LSTMSequence(Function):
                         st.link(k, prev, out, h0, lo, hi)
                         st.link(k, cprev, cout, c0, lo, hi)
                     gt = g[a:z]
+                    if fast:
+                        s = np.matmul(prev[a:z], w_t, out=tmp4[:z - a])
+                        jit.add_bias_rows(gt, s, b)
+                        np.tanh(gt, out=gt)
+                        jit.lstm_cell_step(gt, scale, shift, cprev[a:z], cout[a:z])
+                        np.tanh(cout[a:z], out=tc[a:z])
+                        np.multiply(gt[:, h3:], tc[a:z], out=out[a:z])
+                        continue
                     gt += np.matmul(prev[a:z], w_t, out=tmp4[:z - a])
                     np.tanh(gt, out=gt)
                     gt *= sc[:z - a]
@@ -143,8 +182,18 @@ class LSTMSequence(Function):
             sigmoid_gate = per_gate((1.0, 1.0, 0.0, 1.0), hidden, g.dtype)
             d = np.empty_like(g)  # gradients of the gates' pre-activations
             dh, dc = np.array(ghn, copy=True), np.array(gcn, copy=True)
+            fast = compiled(g.dtype)
+            if fast:
+                gout = np.ascontiguousarray(gout)
 
             def run(lo, hi):
+                if fast:
+                    for _, a, z in st.spans(lo, hi, backward=True):
+                        h, e = dh[lo:lo + z - a], d[a:z]
+                        jit.lstm_backward_step(h, gout[a:z], g[a:z], tc[a:z], cprev[a:z],
+                                               dc[lo:lo + z - a], e)
+                        np.matmul(e, w_hh, out=h)
+                    return
                 # NOTE: the derivatives are made step by step in small scratch buffers, not as
                 # one (steps * batch, 4H) array: a pass over data in cache is ~3x cheaper.
                 s4 = np.empty((hi - lo, 4 * hidden), g.dtype)
@@ -193,7 +242,9 @@ class GRUSequence(Function):
             if b_ih is not None:
                 bias = b_ih.copy()
                 bias[:h2] += b_hh[:h2]
-            g = project(x2, w_ih, bias, scale, ranges)
+            fast = compiled(x.dtype)
+            g = project(x2, w_ih, None if fast else bias, scale, ranges)
+            b = gate_bias(bias, scale, 3 * hidden, x.dtype)
             w_t = np.multiply(w_hh.T, scale, order="C")
             out, prev = st.states(h0, hidden, x.dtype)
             hn = np.empty((st.N, hidden), x.dtype)  # W_hn h + b_hn of every step
@@ -207,14 +258,22 @@ class GRUSequence(Function):
                     gt, hp, s = g[a:z], prev[a:z], tmp3[:z - a]
                     np.matmul(hp, w_t, out=s)
                     rz = gt[:, :h2]
-                    rz += s[:, :h2]
+                    if fast:
+                        jit.add_bias_rows(gt, s, b[:h2])
+                    else:
+                        rz += s[:, :h2]
                     np.tanh(rz, out=rz)
-                    rz *= 0.5
-                    rz += 0.5
                     if b_hh is None:
                         hn[a:z] = s[:, h2:]
                     else:
                         np.add(s[:, h2:], b_hh[h2:], out=hn[a:z])
+                    if fast:
+                        jit.gru_candidate_step(gt, b, hn[a:z])
+                        np.tanh(gt[:, h2:], out=gt[:, h2:])
+                        jit.gru_output_step(gt, hp, out[a:z])
+                        continue
+                    rz *= 0.5
+                    rz += 0.5
                     nt = gt[:, h2:]
                     nt += np.multiply(gt[:, :h1], hn[a:z], out=tmp[:z - a])
                     np.tanh(nt, out=nt)
@@ -238,6 +297,9 @@ class GRUSequence(Function):
             # side (in the order n, r, z) and [:, H:] the hidden side (r, z, n, W_hh's order).
             dg = np.empty((st.N, 4 * hidden), g.dtype)
             dh = np.array(ghn, copy=True)
+            fast = compiled(g.dtype)
+            if fast:
+                gout = np.ascontiguousarray(gout)
 
             def run(lo, hi):
                 s1 = np.empty((hi - lo, hidden), g.dtype)
@@ -246,6 +308,11 @@ class GRUSequence(Function):
                 for _, a, z in st.spans(lo, hi, backward=True):
                     m = z - a
                     h, gt, e, direct, s = dh[lo:lo + m], g[a:z], dg[a:z], s1[:m], s3[:m]
+                    if fast:
+                        jit.gru_backward_step(h, gout[a:z], gt, hn[a:z], prev[a:z], e, direct)
+                        np.matmul(e[:, h1:], w_hh, out=h)
+                        h += direct
+                        continue
                     r, rz, nt = gt[:, :h1], gt[:, :h2], gt[:, h2:]
                     h += gout[a:z]
                     np.multiply(h, gt[:, h1:h2], out=direct)

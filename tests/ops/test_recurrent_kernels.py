@@ -1,0 +1,188 @@
+"""The compiled step kernels of the recurrent layers (chainrule.ops._recurrent_jit) against the
+NumPy reference path: outputs, final states and every gradient, over the layers' options, both
+dtypes, packed batches, saturating gates and the batch cut over threads."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import chainrule as cr
+from chainrule import _jit, nn
+from chainrule.nn.utils import rnn as U
+from chainrule.ops import _recurrent_jit as jit
+from chainrule.ops import _recurrent_steps as steps
+from chainrule.ops import _threads
+from chainrule.ops import recurrent_kernels as kernels
+
+T, B, I, H = 6, 5, 3, 7
+LENGTHS = [6, 4, 4, 2, 1]  # sorted, so the packed batch sizes shrink
+MODES = {"RNN_TANH": ("RNN", dict(nonlinearity="tanh")),
+         "RNN_RELU": ("RNN", dict(nonlinearity="relu")),
+         "LSTM": ("LSTM", {}), "GRU": ("GRU", {})}
+# NOTE: float32 differs by the tanh approximation (3e-7) and fused multiply-adds, compounded
+# over the steps; float64 only by the order of a few additions.
+TOL = {np.float32: dict(rtol=2e-5, atol=2e-6), np.float64: dict(rtol=1e-11, atol=1e-12)}
+
+
+def _model(mode, dtype, **kw):
+    cls, extra = MODES[mode]
+    cr.manual_seed(0)
+    m = getattr(nn, cls)(I, H, **extra, **kw)
+    return m.double() if dtype == np.float64 else m
+
+
+def _run(mode, dtype, *, scale=1.0, state=False, packed=False, batch=B, loss="weighted", **kw):
+    """Forward and backward through a fresh layer; every array that comes out."""
+    m = _model(mode, dtype, **kw)
+    rng = np.random.default_rng(1)
+    dirs = 2 if kw.get("bidirectional") else 1
+    shape = (batch, T, I) if kw.get("batch_first") else (T, batch, I)
+    x = cr.tensor((scale * rng.standard_normal(shape)).astype(dtype), requires_grad=True)
+    leaves = [x]
+    hx = None
+    if state:
+        n = kw.get("num_layers", 1) * dirs
+        hs = [cr.tensor(rng.standard_normal((n, batch, H)).astype(dtype), requires_grad=True)
+              for _ in range(2 if mode == "LSTM" else 1)]
+        leaves += hs
+        hx = tuple(hs) if mode == "LSTM" else hs[0]
+    inp = U.pack_padded_sequence(x, LENGTHS, batch_first=kw.get("batch_first", False)) \
+        if packed else x
+    out, st = m(inp, hx)
+    outs = [out.data if packed else out, *(st if mode == "LSTM" else (st,))]
+    total = 0
+    for o in outs:
+        if loss == "sum":  # a broadcast (read-only, strided) output gradient
+            total = total + o.sum()
+        else:
+            w = rng.standard_normal(tuple(o.shape)).astype(dtype)
+            total = total + (o * cr.tensor(w)).sum()
+    total.backward()
+    return ([o.numpy() for o in outs] + [t.grad.numpy() for t in leaves]
+            + [p.grad.numpy() for p in m.parameters()])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("mode", list(MODES))
+@pytest.mark.parametrize("options", [
+    dict(),
+    dict(num_layers=2, bidirectional=True),
+    dict(batch_first=True, state=True),
+    dict(num_layers=2, state=True, bias=False),
+    dict(bidirectional=True, packed=True),
+    dict(num_layers=2, bidirectional=True, packed=True, state=True, batch_first=True),
+    dict(loss="sum"),
+], ids=["plain", "2layers-bidir", "batch_first-state", "2layers-state-nobias", "packed-bidir",
+        "packed-everything", "broadcast-grad"])
+def test_layers_compiled_match_reference(compiled_vs_reference, mode, dtype, options):
+    fast, _ = compiled_vs_reference(lambda: _run(mode, dtype, **options), **TOL[dtype])
+    assert all(np.isfinite(a).all() for a in fast)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("mode", list(MODES))
+def test_saturating_gates_match_reference(compiled_vs_reference, mode, dtype):
+    # NOTE: inputs of std 40 drive every gate to 0 or 1 and tanh to +-1: the approximation's
+    # clamp must give the same saturated values and (vanishing) gradients as NumPy's tanh.
+    fast, _ = compiled_vs_reference(lambda: _run(mode, dtype, scale=40.0, state=True,
+                                                 bidirectional=True), **TOL[dtype])
+    assert all(np.isfinite(a).all() for a in fast)
+
+
+@pytest.mark.parametrize("mode", list(MODES))
+def test_a_single_row(compiled_vs_reference, mode):
+    fast, _ = compiled_vs_reference(lambda: _run(mode, np.float32, batch=1, bidirectional=True),
+                                    **TOL[np.float32])
+    assert fast[0].shape == (T, 1, 2 * H)
+
+
+def _cell_run(kind, dtype, with_state):
+    cr.manual_seed(0)
+    cell = getattr(nn, kind)(I, H)
+    if dtype == np.float64:
+        cell = cell.double()
+    rng = np.random.default_rng(2)
+    x = cr.tensor(rng.standard_normal((B, I)).astype(dtype), requires_grad=True)
+    leaves = [x]
+    hx = None
+    if with_state:
+        hs = [cr.tensor(rng.standard_normal((B, H)).astype(dtype), requires_grad=True)
+              for _ in range(2 if kind == "LSTMCell" else 1)]
+        leaves += hs
+        hx = tuple(hs) if kind == "LSTMCell" else hs[0]
+    out = cell(x, hx)
+    outs = list(out) if kind == "LSTMCell" else [out]
+    total = sum((o * cr.tensor(rng.standard_normal(o.shape).astype(dtype))).sum() for o in outs)
+    total.backward()
+    return ([o.numpy() for o in outs] + [t.grad.numpy() for t in leaves]
+            + [p.grad.numpy() for p in cell.parameters()])
+
+
+@pytest.mark.parametrize("with_state", [False, True])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("kind", ["RNNCell", "LSTMCell", "GRUCell"])
+def test_cells_compiled_match_reference(compiled_vs_reference, kind, dtype, with_state):
+    compiled_vs_reference(lambda: _cell_run(kind, dtype, with_state), **TOL[dtype])
+
+
+@pytest.fixture
+def split(monkeypatch):
+    """Cut every batch into parts of >= 2 rows on 3 threads (as test_recurrent_threads)."""
+    if not _threads._OpenBLAS.found():
+        pytest.skip("the batch is only cut over threads with OpenBLAS")
+    monkeypatch.setattr(_threads, "_THREADS", 3)
+    monkeypatch.setattr(steps, "_MIN_PART_ROWS", 2)
+    monkeypatch.setattr(steps, "_THREADED_GEMM_MACS", 0)
+    seen = []
+    run = steps.run_parts
+
+    def spy(ranges, work):
+        seen.append(list(ranges))
+        run(ranges, work)
+
+    monkeypatch.setattr(kernels, "run_parts", spy)
+    return seen
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("mode", list(MODES))
+def test_batch_cut_over_threads_compiled_match_reference(compiled_vs_reference, split, mode,
+                                                          dtype):
+    compiled_vs_reference(lambda: _run(mode, dtype, bidirectional=True, packed=True, state=True),
+                          **TOL[dtype])
+    assert [(0, 2), (2, 5)] in split
+
+
+def test_the_compiled_kernels_are_the_path_taken(monkeypatch):
+    names = {"add_bias_rows", "lstm_cell_step", "lstm_backward_step", "gru_candidate_step",
+             "gru_output_step", "gru_backward_step", "rnn_backward_step"}
+    calls = []
+    for name in names:
+        k = getattr(jit, name)
+        monkeypatch.setattr(jit, name, lambda *a, _k=k, _n=name: (calls.append(_n), _k(*a)))
+    for mode in MODES:
+        _run(mode, np.float32)
+    assert set(calls) == names
+    calls.clear()
+    with _jit.reference():
+        _run("LSTM", np.float32)
+    assert calls == []
+
+
+def test_nan_and_inf_propagate_like_the_reference(compiled_vs_reference):
+    def run():
+        out = []
+        for mode in MODES:
+            m = _model(mode, np.float32)
+            x = np.zeros((T, B, I), np.float32)
+            x[1, 0, 0], x[2, 1, 1], x[3, 2, 2] = np.nan, np.inf, -np.inf
+            xt = cr.tensor(x, requires_grad=True)
+            with np.errstate(all="ignore"):  # inf - inf in the GEMMs: NaN, on both paths
+                o, _ = m(xt)
+                o.sum().backward()
+            out += [o.numpy(), xt.grad.numpy()]
+        return out
+
+    fast, _ = compiled_vs_reference(run, **TOL[np.float32])
+    assert any(np.isnan(a).any() for a in fast)
