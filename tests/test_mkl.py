@@ -30,6 +30,7 @@ def test_gemm_matches_numpy_for_every_operand_layout(compiled_vs_reference, monk
                                                      mnk):
     assert _mkl.available()
     monkeypatch.setattr(_mkl, "_MIN_WORK", 0)  # small products through MKL too
+    monkeypatch.setattr(_mkl, "_SPLIT_WORK", 1 << 62)  # in one call
     m, n, k = mnk
     rng = np.random.default_rng(0)
     tol = 1e-5 if dtype == "float32" else 1e-12
@@ -110,11 +111,36 @@ def test_out_receives_the_product_also_as_a_row_strided_view(compiled_vs_referen
     assert (fast[:, :5] == 7).all() and (fast[:, 305:] == 7).all()
 
 
-def test_one_thread_sets_and_restores_mkls_threads_for_the_calling_thread():
-    assert _mkl.available()
-    _mkl.matmul(np.ones((300, 300), np.float32), np.ones((300, 300), np.float32))  # loaded
-    before = _mkl._set_local(0)  # 0 reads the setting back (and keeps the global one)
-    with _mkl.one_thread():
-        assert _mkl._set_local(0) == 1
-        _mkl._set_local(1)
-    _mkl._set_local(before)
+@pytest.mark.parametrize("shape", [(300, 200, 250), (20, 300, 900)])  # rows cut, columns cut
+@pytest.mark.parametrize("nested", [False, True])
+def test_big_products_are_split_over_two_threads(monkeypatch, shape, nested):
+    from chainrule.ops import _threads
+
+    monkeypatch.setattr(_mkl, "_SPLIT_WORK", 0)
+    calls = []
+    real = _mkl._gemm[np.dtype(np.float64)]
+    monkeypatch.setitem(_mkl._gemm, np.dtype(np.float64),
+                        lambda *args: calls.append(args[3:6]) or real(*args))
+    rng = np.random.default_rng(4)
+    m, k, n = shape
+    a, b = rng.standard_normal((m, k)), rng.standard_normal((n, k)).T
+    if nested:  # inside a chunk of _threads._chunked: no second hand-off
+        got = []
+        _threads._each(1, lambda lo, hi, slot: got.append(_mkl.matmul(a, b)))
+        got = got[0]
+    else:
+        got = _mkl.matmul(a, b)
+    np.testing.assert_allclose(got, np.matmul(a, b), rtol=1e-12, atol=1e-12)
+    halves = sorted(calls)
+    cut = -(-m // 2) if m >= n else -(-n // 2)
+    if m >= n:
+        assert halves == sorted([(cut, n, k), (m - cut, n, k)])
+    else:
+        assert halves == sorted([(m, cut, k), (m, n - cut, k)])
+
+
+def test_mkl_is_loaded_sequential_so_no_openmp_runtime_joins_the_process():
+    _mkl.matmul(np.ones((300, 300), np.float32), np.ones((300, 300), np.float32))
+    with open("/proc/self/maps") as f:
+        maps = f.read()
+    assert "libmkl_rt" in maps and "libiomp5" not in maps

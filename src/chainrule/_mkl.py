@@ -9,17 +9,18 @@ or complex dtypes, empty or non-BLAS-strided operands, no MKL - stays with ``np.
 which is also the reference the tests compare with. ``CHAINRULE_NO_MKL=1`` or
 ``chainrule._jit.reference()`` switch it off.
 
-MKL's OpenMP workers spin after each call (``KMP_BLOCKTIME``, 200 ms by default) and would take
-the second core from our own threads (as OpenBLAS's did, see ``_blas_env.py``): unless the user
-set it, the spin is cut to a few ms before MKL loads.
+NOTE: MKL runs sequential (its threading layer set before the first call, so no OpenMP
+runtime is loaded): with MKL's own OpenMP threads, a LeNet-5 step on a busy machine took 17.1
+instead of 11.2 ms (its workers wait at barriers and spin against our conv threads). A product
+large enough to pay for a thread hand-off is instead cut in two (rows, or columns when there are
+few rows) and the halves run on our two threads (``ops/_threads.py``), unless it is already
+running inside such a thread.
 """
 
 from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -34,9 +35,13 @@ _ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
 # about two million multiply-adds on ((64, 128) @ (128, 256)) MKL's faster kernel makes up for it.
 _MIN_WORK = 1 << 21
 
+# NOTE: from ~8M multiply-adds (~0.15 ms on one core) a product is split over two threads; the
+# hand-off costs 20-60 us.
+_SPLIT_WORK = 1 << 23
+_MKL_THREADING_SEQUENTIAL = 1
+
 _gemm: dict[np.dtype, Any] | None = None  # dtype -> cblas function, once loaded
 _tried = False
-_set_local: Any = None  # MKL_Set_Num_Threads_Local, once loaded
 
 
 def _library_paths() -> list[str]:
@@ -46,17 +51,17 @@ def _library_paths() -> list[str]:
 
 
 def _load() -> dict[np.dtype, Any] | None:
-    global _set_local
     if os.environ.get(ENV_OFF, "") not in ("", "0") or not sys.platform.startswith("linux"):
         return None
     import ctypes
 
-    os.environ.setdefault("KMP_BLOCKTIME", "2")  # ms; read when MKL's OpenMP runtime loads
     for path in _library_paths():
         try:
             lib = ctypes.CDLL(path)
         except OSError:
             continue
+        lib.MKL_Set_Threading_Layer.argtypes = [ctypes.c_int]
+        lib.MKL_Set_Threading_Layer(_MKL_THREADING_SEQUENTIAL)
         fns = {}
         i, p = ctypes.c_int, ctypes.c_void_p
         for dtype, name, scalar in ((np.dtype(np.float32), "cblas_sgemm", ctypes.c_float),
@@ -65,8 +70,6 @@ def _load() -> dict[np.dtype, Any] | None:
             fn.argtypes = [i, i, i, i, i, i, scalar, p, i, p, i, scalar, p, i]
             fn.restype = None
             fns[dtype] = fn
-        _set_local = lib.MKL_Set_Num_Threads_Local
-        _set_local.argtypes, _set_local.restype = [ctypes.c_int], ctypes.c_int
         return fns
     return None
 
@@ -102,30 +105,46 @@ def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.nd
     must then have unit-stride rows), otherwise NumPy."""
     if (a.ndim == 2 and b.ndim == 2 and a.dtype == b.dtype and a.size * b.shape[1] >= _MIN_WORK
             and available() and a.dtype in _gemm):  # type: ignore[operator]
-        ta, tb = _operand(a), _operand(b)
         m, k = a.shape
         n = b.shape[1]
-        to = (_NO_TRANS, n) if out is None else _operand(out)
-        if (ta is not None and tb is not None and to is not None and to[0] == _NO_TRANS
-                and n and max(m, n, k) < 2**31
-                and (out is None or (out.shape == (m, n) and out.dtype == a.dtype))):
+        if (_operand(a) is not None and _operand(b) is not None and n and max(m, n, k) < 2**31
+                and (out is None or (out.shape == (m, n) and out.dtype == a.dtype
+                                     and (_operand(out) or (0,))[0] == _NO_TRANS))):
             if out is None:
                 out = np.empty((m, n), a.dtype)
-            _gemm[a.dtype](_ROW_MAJOR, ta[0], tb[0], m, n, k, 1.0,  # type: ignore[index]
-                           _address(a), ta[1], _address(b), tb[1], 0.0, _address(out), to[1])
+            if m * n * k < _SPLIT_WORK:
+                _call(a, b, out)
+            else:
+                _split(a, b, out)
             return out
     return np.matmul(a, b, out=out)
 
 
-@contextmanager
-def one_thread() -> Iterator[None]:
-    """MKL runs single-threaded on the calling thread within the block (for work that our own
-    threads already split, see ``ops/_threads.py``); nothing to do if MKL is not loaded."""
-    if not _gemm or _set_local is None:
-        yield
-        return
-    before = _set_local(1)
-    try:
-        yield
-    finally:
-        _set_local(before)
+def _call(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
+    """out = a @ b by one MKL call (the operands checked by :func:`matmul`)."""
+    (ta, lda), (tb, ldb), (_, ldc) = _operand(a), _operand(b), _operand(out)  # type: ignore[misc]
+    m, k = a.shape
+    _gemm[a.dtype](_ROW_MAJOR, ta, tb, m, out.shape[1], k, 1.0,  # type: ignore[index]
+                   _address(a), lda, _address(b), ldb, 0.0, _address(out), ldc)
+
+
+def _split(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
+    """out = a @ b as two halves on two threads: halves of the rows, or of the columns when
+    there are fewer rows than columns (views keep the operands' strides)."""
+    from chainrule.ops import _threads
+
+    m, n = out.shape
+    if m >= n:
+        cut = -(-m // 2)
+        halves = [(a[:cut], b, out[:cut]), (a[cut:], b, out[cut:])]
+    else:
+        cut = -(-n // 2)
+        halves = [(a, b[:, :cut], out[:, :cut]), (a, b[:, cut:], out[:, cut:])]
+    # NOTE: inside a chunk of _threads._chunked (OpenBLAS held single-threaded) both cores are
+    # already busy: no nested hand-off, which could also wait on its own pool.
+    parallel = not _threads._OpenBLAS._depth
+    def work(lo: int, hi: int, slot: int) -> None:
+        for half in halves[lo:hi]:
+            _call(*half)
+
+    _threads._each(2, work, parallel=parallel)

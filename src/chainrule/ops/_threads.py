@@ -11,8 +11,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from chainrule import _mkl
-
 if TYPE_CHECKING:
     from concurrent.futures import ThreadPoolExecutor
 
@@ -31,9 +29,8 @@ def _chunked(n: int, item_bytes: int, work: Callable[[int, int, int], None]) -> 
 
     Chunks are dealt round-robin to ``_THREADS`` threads (the caller's thread is slot 0); a slot
     runs its chunks one after the other, so per-slot accumulators need no lock. NumPy's BLAS is
-    made single-threaded meanwhile (and MKL on each of these threads, see ``_mkl.py``); where
-    that is not possible (see :class:`_OpenBLAS`), chunks run one after the other and BLAS
-    threads each GEMM.
+    made single-threaded meanwhile (MKL always is, see ``_mkl.py``); where that is not possible
+    (see :class:`_OpenBLAS`), chunks run one after the other and BLAS threads each GEMM.
     """
     global _pool
     if n == 0:
@@ -48,9 +45,8 @@ def _chunked(n: int, item_bytes: int, work: Callable[[int, int, int], None]) -> 
     threads = min(threads, len(spans))
 
     def run(slot: int) -> None:
-        with _mkl.one_thread():
-            for lo, hi in spans[slot::threads]:
-                work(lo, hi, slot)
+        for lo, hi in spans[slot::threads]:
+            work(lo, hi, slot)
 
     with _OpenBLAS.single_threaded():
         if threads == 1:
