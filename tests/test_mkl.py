@@ -30,7 +30,7 @@ def test_gemm_matches_numpy_for_every_operand_layout(compiled_vs_reference, monk
                                                      mnk):
     assert _mkl.available()
     monkeypatch.setattr(_mkl, "_MIN_WORK", 0)  # small products through MKL too
-    monkeypatch.setattr(_mkl, "_SPLIT_WORK", 1 << 62)  # in one call
+    monkeypatch.setattr(_mkl, "_SPLIT_WORK", 0)  # every product through MKL (as halves)
     m, n, k = mnk
     rng = np.random.default_rng(0)
     tol = 1e-5 if dtype == "float32" else 1e-12
@@ -44,7 +44,7 @@ def test_gemm_matches_numpy_for_every_operand_layout(compiled_vs_reference, monk
                                               atol=tol * np.sqrt(k))
             assert fast.flags.c_contiguous, (la, lb)
             blas_strided = _mkl._operand(a) is not None and _mkl._operand(b) is not None
-            assert len(calls) == blas_strided, (la, lb)  # MKL took what it can
+            assert bool(calls) == blas_strided, (la, lb)  # MKL took what it can
             if "gaps" not in (la, lb) and min(mnk) > 1:
                 assert blas_strided, (la, lb)
 
@@ -61,7 +61,9 @@ def test_what_mkl_does_not_take_falls_back_to_numpy():
         assert _mkl.matmul(x, y).dtype == np.matmul(x, y).dtype
 
 
-def test_linear_and_matmul_gradients_are_the_same_with_and_without_mkl(compiled_vs_reference):
+def test_linear_and_matmul_gradients_are_the_same_with_and_without_mkl(compiled_vs_reference,
+                                                                       monkeypatch):
+    monkeypatch.setattr(_mkl, "_SPLIT_WORK", 0)
     rng = np.random.default_rng(2)
     x0 = rng.standard_normal((128, 300)).astype(np.float32)
     w0 = rng.standard_normal((200, 300)).astype(np.float32)
@@ -96,6 +98,7 @@ def test_the_switch_and_that_import_chainrule_does_not_load_mkl():
 def test_out_receives_the_product_also_as_a_row_strided_view(compiled_vs_reference, monkeypatch,
                                                              dtype):
     monkeypatch.setattr(_mkl, "_MIN_WORK", 0)
+    monkeypatch.setattr(_mkl, "_SPLIT_WORK", 0)
     rng = np.random.default_rng(3)
     a = rng.standard_normal((100, 200)).astype(dtype)
     b = rng.standard_normal((300, 200)).astype(dtype).T
@@ -113,7 +116,8 @@ def test_out_receives_the_product_also_as_a_row_strided_view(compiled_vs_referen
 
 @pytest.mark.parametrize("shape", [(300, 200, 250), (20, 300, 900)])  # rows cut, columns cut
 @pytest.mark.parametrize("nested", [False, True])
-def test_big_products_are_split_over_two_threads(monkeypatch, shape, nested):
+def test_big_products_are_split_over_two_threads_and_chunks_call_mkl_once(monkeypatch, shape,
+                                                                          nested):
     from chainrule.ops import _threads
 
     monkeypatch.setattr(_mkl, "_SPLIT_WORK", 0)
@@ -124,7 +128,7 @@ def test_big_products_are_split_over_two_threads(monkeypatch, shape, nested):
     rng = np.random.default_rng(4)
     m, k, n = shape
     a, b = rng.standard_normal((m, k)), rng.standard_normal((n, k)).T
-    if nested:  # inside a chunk of _threads._chunked: no second hand-off
+    if nested:  # inside a chunk of _threads._chunked: one call on this thread
         got = []
         _threads._each(1, lambda lo, hi, slot: got.append(_mkl.matmul(a, b)))
         got = got[0]
@@ -133,7 +137,9 @@ def test_big_products_are_split_over_two_threads(monkeypatch, shape, nested):
     np.testing.assert_allclose(got, np.matmul(a, b), rtol=1e-12, atol=1e-12)
     halves = sorted(calls)
     cut = -(-m // 2) if m >= n else -(-n // 2)
-    if m >= n:
+    if nested:
+        assert calls == [(m, n, k)]
+    elif m >= n:
         assert halves == sorted([(cut, n, k), (m - cut, n, k)])
     else:
         assert halves == sorted([(m, cut, k), (m, n - cut, k)])
@@ -144,3 +150,14 @@ def test_mkl_is_loaded_sequential_so_no_openmp_runtime_joins_the_process():
     with open("/proc/self/maps") as f:
         maps = f.read()
     assert "libmkl_rt" in maps and "libiomp5" not in maps
+
+
+def test_medium_products_outside_our_threads_stay_with_openblas(monkeypatch):
+    calls = []
+    real = _mkl._gemm[np.dtype(np.float32)]
+    monkeypatch.setitem(_mkl._gemm, np.dtype(np.float32),
+                        lambda *args: calls.append(1) or real(*args))
+    a = np.ones((128, 784), np.float32)
+    b = np.ones((784, 512), np.float32)
+    np.testing.assert_array_equal(_mkl.matmul(a, b), np.full((128, 512), 784, np.float32))
+    assert calls == []  # 51M multiply-adds: OpenBLAS's threads beat MKL halves there

@@ -11,10 +11,14 @@ which is also the reference the tests compare with. ``CHAINRULE_NO_MKL=1`` or
 
 NOTE: MKL runs sequential (its threading layer set before the first call, so no OpenMP
 runtime is loaded): with MKL's own OpenMP threads, a LeNet-5 step on a busy machine took 17.1
-instead of 11.2 ms (its workers wait at barriers and spin against our conv threads). A product
-large enough to pay for a thread hand-off is instead cut in two (rows, or columns when there are
-few rows) and the halves run on our two threads (``ops/_threads.py``), unless it is already
-running inside such a thread.
+instead of 11.2 ms (its workers wait at barriers and spin against our conv threads). So MKL
+takes the products that run on one thread anyway - those inside a chunk of our own threads
+(``ops/_threads.py``: conv, attention, feed-forward) - and the very large ones, cut in two
+halves (rows, or columns when there are few rows) on our two threads. A medium product outside
+our threads stays with OpenBLAS's own threading, which wins there: measured in one process, the
+784-512-256-10 MLP step took 3.37 ms with OpenBLAS and 4.32 ms with MKL halves (waking a
+thread on the other core costs ~60 us in this VM); at 512^3 MKL halves win (1.44 vs 1.70 ms),
+at 256^3 OpenBLAS (0.24 vs 0.38 ms).
 """
 
 from __future__ import annotations
@@ -35,9 +39,7 @@ _ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
 # about two million multiply-adds on ((64, 128) @ (128, 256)) MKL's faster kernel makes up for it.
 _MIN_WORK = 1 << 21
 
-# NOTE: from ~8M multiply-adds (~0.15 ms on one core) a product is split over two threads; the
-# hand-off costs 20-60 us.
-_SPLIT_WORK = 1 << 23
+_SPLIT_WORK = 1 << 27  # multiply-adds from which MKL halves beat OpenBLAS (see above)
 _MKL_THREADING_SEQUENTIAL = 1
 
 _gemm: dict[np.dtype, Any] | None = None  # dtype -> cblas function, once loaded
@@ -110,13 +112,17 @@ def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.nd
         if (_operand(a) is not None and _operand(b) is not None and n and max(m, n, k) < 2**31
                 and (out is None or (out.shape == (m, n) and out.dtype == a.dtype
                                      and (_operand(out) or (0,))[0] == _NO_TRANS))):
-            if out is None:
-                out = np.empty((m, n), a.dtype)
-            if m * n * k < _SPLIT_WORK:
-                _call(a, b, out)
-            else:
-                _split(a, b, out)
-            return out
+            from chainrule.ops import _threads
+
+            inside = _threads._OpenBLAS._depth > 0  # in a chunk: this thread's core only
+            if inside or m * n * k >= _SPLIT_WORK:
+                if out is None:
+                    out = np.empty((m, n), a.dtype)
+                if inside:
+                    _call(a, b, out)
+                else:
+                    _split(a, b, out)
+                return out
     return np.matmul(a, b, out=out)
 
 
@@ -140,11 +146,8 @@ def _split(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
     else:
         cut = -(-n // 2)
         halves = [(a, b[:, :cut], out[:, :cut]), (a, b[:, cut:], out[:, cut:])]
-    # NOTE: inside a chunk of _threads._chunked (OpenBLAS held single-threaded) both cores are
-    # already busy: no nested hand-off, which could also wait on its own pool.
-    parallel = not _threads._OpenBLAS._depth
     def work(lo: int, hi: int, slot: int) -> None:
         for half in halves[lo:hi]:
             _call(*half)
 
-    _threads._each(2, work, parallel=parallel)
+    _threads._each(2, work)

@@ -6,13 +6,12 @@ BLAS calls release the GIL, so two threads on two cores really run in parallel.
 
 from __future__ import annotations
 
+import _thread
+import functools
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 # NOTE: measured on 2 cores (1.25 MB of L2 each): column chunks of 0.25-1 MB keep im2col and
 # the GEMM in cache (the GEMM slows by a third from 1,024 to 4,096 rows); below about 1 MB of
@@ -21,18 +20,72 @@ _CHUNK_BYTES = 1 << 20
 _PARALLEL_BYTES = 1 << 20
 _THREADS = max(1, min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
                       else os.cpu_count() or 1))
-_pool: tuple[int, ThreadPoolExecutor] | None = None  # (pid, pool)
+_pool: tuple[int, list[_Worker]] | None = None  # (pid, workers), made on first use
+_busy = _thread.allocate_lock()  # held while the workers run someone's chunks
+
+
+class _Worker:
+    """One thread that runs the tasks handed to it, one at a time.
+
+    NOTE: handed over by two plain locks (go, done) rather than a ThreadPoolExecutor: a round
+    trip to a waiting thread measured 7 us against 65-76 us through the executor's queue and
+    futures, and _chunked makes one per parallel op (a LeNet-5 step makes about twenty).
+    """
+
+    def __init__(self) -> None:
+        import threading  # on first use: a slow import
+
+        self.go, self.done = _thread.allocate_lock(), _thread.allocate_lock()
+        self.go.acquire()
+        self.done.acquire()
+        self.task: Callable[[], None] | None = None
+        self.error: BaseException | None = None
+        threading.Thread(target=self._loop, name="chainrule-worker", daemon=True).start()
+
+    def _loop(self) -> None:
+        while True:
+            self.go.acquire()
+            try:
+                assert self.task is not None
+                self.task()
+            except BaseException as e:  # handed to the caller by wait()
+                self.error = e
+            finally:
+                self.task = None
+                self.done.release()
+
+    def start(self, task: Callable[[], None]) -> None:
+        self.task = task
+        self.go.release()
+
+    def wait(self) -> None:
+        self.done.acquire()
+        error, self.error = self.error, None
+        if error is not None:
+            raise error
+
+
+def _workers(count: int) -> list[_Worker]:
+    """``count`` workers, started on first use (again in a forked child)."""
+    global _pool
+    if _pool is None or _pool[0] != os.getpid():
+        _pool = (os.getpid(), [])
+    workers = _pool[1]
+    while len(workers) < count:
+        workers.append(_Worker())
+    return workers[:count]
 
 
 def _chunked(n: int, item_bytes: int, work: Callable[[int, int, int], None]) -> None:
     """Call ``work(lo, hi, slot)`` over ``[0, n)`` in chunks of about ``_CHUNK_BYTES``.
 
     Chunks are dealt round-robin to ``_THREADS`` threads (the caller's thread is slot 0); a slot
-    runs its chunks one after the other, so per-slot accumulators need no lock. NumPy's BLAS is
+    runs its chunks one after the other, so per-slot accumulators need no lock. If the workers
+    are busy (a call from another thread, or from inside a chunk), the caller runs every slot
+    itself, one after the other. NumPy's BLAS is
     made single-threaded meanwhile (MKL always is, see ``_mkl.py``); where that is not possible
     (see :class:`_OpenBLAS`), chunks run one after the other and BLAS threads each GEMM.
     """
-    global _pool
     if n == 0:
         return
     threads = _THREADS
@@ -49,17 +102,21 @@ def _chunked(n: int, item_bytes: int, work: Callable[[int, int, int], None]) -> 
             work(lo, hi, slot)
 
     with _OpenBLAS.single_threaded():
-        if threads == 1:
-            run(0)
+        if threads == 1 or not _busy.acquire(blocking=False):
+            for slot in range(threads):
+                run(slot)
             return
-        if _pool is None or _pool[0] != os.getpid():  # none yet, or this is a forked child
-            from concurrent.futures import ThreadPoolExecutor  # on first use: a slow import
-
-            _pool = (os.getpid(), ThreadPoolExecutor(_THREADS - 1, "chainrule-conv"))
-        futures = [_pool[1].submit(run, slot) for slot in range(1, threads)]
-        run(0)
-        for f in futures:
-            f.result()
+        try:
+            workers = _workers(threads - 1)
+            for slot, worker in enumerate(workers, 1):
+                worker.start(functools.partial(run, slot))
+            try:
+                run(0)
+            finally:
+                for worker in workers:
+                    worker.wait()  # every worker, even if one failed: none left running
+        finally:
+            _busy.release()
 
 
 def _each(n: int, work: Callable[[int, int, int], None], parallel: bool = True) -> None:

@@ -1,0 +1,67 @@
+"""The worker threads behind _threads._chunked: every chunk once, errors reach the caller,
+nested and concurrent calls run (one after the other) instead of waiting on each other."""
+
+import threading
+
+import numpy as np
+import pytest
+
+from chainrule.ops import _threads
+
+
+@pytest.fixture
+def two_threads(monkeypatch):
+    if not _threads._OpenBLAS.found():
+        pytest.skip("chunks run on threads only with NumPy's OpenBLAS")
+    monkeypatch.setattr(_threads, "_THREADS", 2)
+    monkeypatch.setattr(_threads, "_CHUNK_BYTES", 1)
+    monkeypatch.setattr(_threads, "_PARALLEL_BYTES", 0)
+
+
+def _cover(n):
+    seen = np.zeros(n, int)
+    names = set()
+
+    def work(lo, hi, slot):
+        seen[lo:hi] += 1
+        names.add(threading.current_thread().name)
+
+    _threads._chunked(n, 8, work)
+    return seen, names
+
+
+def test_every_item_once_on_two_threads(two_threads):
+    seen, names = _cover(37)
+    assert (seen == 1).all()
+    assert "chainrule-worker" in names and len(names) == 2
+
+
+def test_an_error_in_a_worker_reaches_the_caller_and_the_pool_still_works(two_threads):
+    def work(lo, hi, slot):
+        if slot == 1:
+            raise ValueError(f"chunk {lo}:{hi} failed")
+
+    with pytest.raises(ValueError, match="chunk .* failed"):
+        _threads._chunked(10, 8, work)
+    assert (_cover(10)[0] == 1).all()
+
+
+def test_a_nested_call_runs_on_the_calling_thread_without_deadlock(two_threads):
+    inner = []
+
+    def work(lo, hi, slot):
+        seen, names = _cover(5)
+        inner.append((seen.tolist(), len(names)))
+
+    _threads._chunked(4, 8, work)
+    assert inner and all(s == [1] * 5 and n == 1 for s, n in inner)
+
+
+def test_callers_on_two_threads_at_once_both_get_every_item(two_threads):
+    results = []
+    ts = [threading.Thread(target=lambda: results.append(_cover(400)[0])) for _ in range(2)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(10)
+    assert len(results) == 2 and all((r == 1).all() for r in results)
