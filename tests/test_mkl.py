@@ -31,6 +31,7 @@ def test_gemm_matches_numpy_for_every_operand_layout(compiled_vs_reference, monk
     assert _mkl.available()
     monkeypatch.setattr(_mkl, "_MIN_WORK", 0)  # small products through MKL too
     monkeypatch.setattr(_mkl, "_SPLIT_WORK", 0)  # every product through MKL (as halves)
+    monkeypatch.setattr(_mkl, "_SINGLE_WORK", 0)
     m, n, k = mnk
     rng = np.random.default_rng(0)
     tol = 1e-5 if dtype == "float32" else 1e-12
@@ -64,6 +65,7 @@ def test_what_mkl_does_not_take_falls_back_to_numpy():
 def test_linear_and_matmul_gradients_are_the_same_with_and_without_mkl(compiled_vs_reference,
                                                                        monkeypatch):
     monkeypatch.setattr(_mkl, "_SPLIT_WORK", 0)
+    monkeypatch.setattr(_mkl, "_SINGLE_WORK", 0)
     rng = np.random.default_rng(2)
     x0 = rng.standard_normal((128, 300)).astype(np.float32)
     w0 = rng.standard_normal((200, 300)).astype(np.float32)
@@ -99,6 +101,7 @@ def test_out_receives_the_product_also_as_a_row_strided_view(compiled_vs_referen
                                                              dtype):
     monkeypatch.setattr(_mkl, "_MIN_WORK", 0)
     monkeypatch.setattr(_mkl, "_SPLIT_WORK", 0)
+    monkeypatch.setattr(_mkl, "_SINGLE_WORK", 0)
     rng = np.random.default_rng(3)
     a = rng.standard_normal((100, 200)).astype(dtype)
     b = rng.standard_normal((300, 200)).astype(dtype).T
@@ -121,6 +124,7 @@ def test_big_products_are_split_over_two_threads_and_chunks_call_mkl_once(monkey
     from chainrule.ops import _threads
 
     monkeypatch.setattr(_mkl, "_SPLIT_WORK", 0)
+    monkeypatch.setattr(_mkl, "_SINGLE_WORK", 0)
     calls = []
     real = _mkl._gemm[np.dtype(np.float64)]
     monkeypatch.setitem(_mkl._gemm, np.dtype(np.float64),
@@ -161,3 +165,14 @@ def test_medium_products_outside_our_threads_stay_with_openblas(monkeypatch):
     b = np.ones((784, 512), np.float32)
     np.testing.assert_array_equal(_mkl.matmul(a, b), np.full((128, 512), 784, np.float32))
     assert calls == []  # 51M multiply-adds: OpenBLAS's threads beat MKL halves there
+
+
+def test_small_products_take_one_mkl_call_on_the_calling_thread(monkeypatch):
+    calls = []
+    real = _mkl._gemm[np.dtype(np.float32)]
+    monkeypatch.setitem(_mkl._gemm, np.dtype(np.float32),
+                        lambda *args: calls.append(args[3:6]) or real(*args))
+    a = np.ones((64, 400), np.float32)  # LeNet-5's first Linear layer: 3M multiply-adds
+    b = np.ones((400, 120), np.float32)
+    np.testing.assert_array_equal(_mkl.matmul(a, b), np.full((64, 120), 400, np.float32))
+    assert calls == [(64, 120, 400)]

@@ -12,13 +12,15 @@ which is also the reference the tests compare with. ``CHAINRULE_NO_MKL=1`` or
 NOTE: MKL runs sequential (its threading layer set before the first call, so no OpenMP
 runtime is loaded): with MKL's own OpenMP threads, a LeNet-5 step on a busy machine took 17.1
 instead of 11.2 ms (its workers wait at barriers and spin against our conv threads). So MKL
-takes the products that run on one thread anyway - those inside a chunk of our own threads
-(``ops/_threads.py``: conv, attention, feed-forward) - and the very large ones, cut in two
-halves (rows, or columns when there are few rows) on our two threads. A medium product outside
-our threads stays with OpenBLAS's own threading, which wins there: measured in one process, the
-784-512-256-10 MLP step took 3.37 ms with OpenBLAS and 4.32 ms with MKL halves (waking a
-thread on the other core costs ~60 us in this VM); at 512^3 MKL halves win (1.44 vs 1.70 ms),
-at 256^3 OpenBLAS (0.24 vs 0.38 ms).
+takes the products that one thread does best: those inside a chunk of our own threads
+(``ops/_threads.py``: conv, attention, feed-forward) and small ones (below ~8M multiply-adds:
+LeNet-5's Linear layers, whose OpenBLAS threads otherwise wake and spin against the conv
+threads: LeNet step 8.9 ms with MKL there, 14.5 ms with OpenBLAS); and the very large ones, cut
+in two halves (rows, or columns when there are few rows) on our two threads. A medium product
+outside our threads stays with OpenBLAS's own threading, which wins there: measured in one
+process, the 784-512-256-10 MLP step took 3.37 ms with OpenBLAS and 4.32 ms with MKL halves
+(waking a thread on the other core costs ~60 us in this VM); at 512^3 MKL halves win (1.44 vs
+1.70 ms), at 256^3 OpenBLAS (0.24 vs 0.38 ms).
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ _ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
 # about two million multiply-adds on ((64, 128) @ (128, 256)) MKL's faster kernel makes up for it.
 _MIN_WORK = 1 << 21
 
+_SINGLE_WORK = 1 << 23  # multiply-adds below which one MKL call on this thread wins
 _SPLIT_WORK = 1 << 27  # multiply-adds from which MKL halves beat OpenBLAS (see above)
 _MKL_THREADING_SEQUENTIAL = 1
 
@@ -114,11 +117,12 @@ def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.nd
                                      and (_operand(out) or (0,))[0] == _NO_TRANS))):
             from chainrule.ops import _threads
 
-            inside = _threads._OpenBLAS._depth > 0  # in a chunk: this thread's core only
-            if inside or m * n * k >= _SPLIT_WORK:
+            # in a chunk (this thread's core only) or small: one call on this thread
+            single = _threads._OpenBLAS._depth > 0 or m * n * k < _SINGLE_WORK
+            if single or m * n * k >= _SPLIT_WORK:
                 if out is None:
                     out = np.empty((m, n), a.dtype)
-                if inside:
+                if single:
                     _call(a, b, out)
                 else:
                     _split(a, b, out)
