@@ -59,3 +59,14 @@ def compiled_vs_reference():
         return fast, ref
 
     return check
+
+
+@pytest.fixture
+def fast_paths():
+    """For tests of the fast paths themselves (the 'fast' extra, installed for the tests):
+    skipped when the user switched them off with CHAINRULE_NO_NUMBA or CHAINRULE_NO_MKL."""
+    from chainrule import _jit, _mkl
+
+    for name in (_jit.ENV_OFF, _mkl.ENV_OFF):
+        if os.environ.get(name, "") not in ("", "0"):
+            pytest.skip(f"fast paths switched off by {name}")

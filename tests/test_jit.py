@@ -9,6 +9,8 @@ import pytest
 
 from chainrule import _jit
 
+pytestmark = pytest.mark.usefixtures("fast_paths")
+
 
 @_jit.kernel
 def _axpy(a, x, y):

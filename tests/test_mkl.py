@@ -10,6 +10,8 @@ import pytest
 import chainrule as cr
 from chainrule import _jit, _mkl
 
+pytestmark = pytest.mark.usefixtures("fast_paths")
+
 
 def _layouts(rng, shape, dtype):
     """The same matrix as a C-contiguous array, a transposed view, a strided row view (lda >

@@ -15,6 +15,8 @@ from chainrule.ops import _threads
 from chainrule.ops.attention import feed_forward
 from chainrule.ops.norm import add_layer_norm
 
+pytestmark = pytest.mark.usefixtures("fast_paths")
+
 DTYPES = ["float32", "float64"]
 
 

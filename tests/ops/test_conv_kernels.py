@@ -14,6 +14,8 @@ from chainrule.nn import functional as F
 from chainrule.ops import _threads
 from chainrule.ops.conv import _im2col, _kernels
 
+pytestmark = pytest.mark.usefixtures("fast_paths")
+
 DTYPES = ["float32", "float64"]
 KERNELS = ["im2col_last", "im2col_first", "col2im_last", "pad_planes", "direct_forward",
            "direct_weight_grad"]

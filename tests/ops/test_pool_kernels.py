@@ -12,6 +12,8 @@ from chainrule.nn import functional as F
 from chainrule.ops import _threads as threads
 from chainrule.ops.pool.max import MaxPool
 
+pytestmark = pytest.mark.usefixtures("fast_paths")
+
 DTYPES = ["float32", "float64"]
 
 

@@ -15,6 +15,8 @@ from chainrule.ops import _recurrent_steps as steps
 from chainrule.ops import _threads
 from chainrule.ops import recurrent_kernels as kernels
 
+pytestmark = pytest.mark.usefixtures("fast_paths")
+
 T, B, I, H = 6, 5, 3, 7
 LENGTHS = [6, 4, 4, 2, 1]  # sorted, so the packed batch sizes shrink
 MODES = {"RNN_TANH": ("RNN", dict(nonlinearity="tanh")),

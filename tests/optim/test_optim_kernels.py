@@ -13,6 +13,8 @@ import chainrule as cr
 from chainrule.ops import _threads
 from chainrule.optim import _kernels
 
+pytestmark = pytest.mark.usefixtures("fast_paths")
+
 STEPS = 20
 
 
