@@ -45,9 +45,8 @@ def compiled_vs_reference():
     both. With CHAINRULE_NO_NUMBA set the compiled side is the reference too, and says so."""
     from chainrule import _jit
 
+    _skip_if_switched_off(_jit.ENV_OFF)
     if not _jit.available():
-        if os.environ.get(_jit.ENV_OFF):
-            pytest.skip("numba switched off by CHAINRULE_NO_NUMBA")
         raise AssertionError("numba is not installed: `make test` installs the 'fast' extra")
 
     def check(fn, rtol=0.0, atol=0.0):
@@ -67,6 +66,10 @@ def fast_paths():
     skipped when the user switched them off with CHAINRULE_NO_NUMBA or CHAINRULE_NO_MKL."""
     from chainrule import _jit, _mkl
 
-    for name in (_jit.ENV_OFF, _mkl.ENV_OFF):
+    _skip_if_switched_off(_jit.ENV_OFF, _mkl.ENV_OFF)
+
+
+def _skip_if_switched_off(*names):
+    for name in names:
         if os.environ.get(name, "") not in ("", "0"):
             pytest.skip(f"fast paths switched off by {name}")

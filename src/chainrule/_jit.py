@@ -25,6 +25,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import numpy as np
+
 ENV_OFF = "CHAINRULE_NO_NUMBA"
 
 _available: bool | None = None  # numba importable (and not switched off by ENV_OFF)
@@ -48,10 +50,21 @@ def available() -> bool:
     return _available
 
 
-def enabled() -> bool:
-    """Use the compiled kernels now: numba is available and no :func:`reference` block is
-    active."""
-    return _reference_depth == 0 and available()
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))  # the dtypes kernels are compiled for
+
+
+def enabled(dtype: Any = None) -> bool:
+    """Use the compiled kernels now: numba is available, no :func:`reference` block is active
+    and, if ``dtype`` is given, it is one the kernels take (float32 or float64; anything else
+    takes the NumPy path rather than compiling a specialisation of its own)."""
+    return (_reference_depth == 0 and available()
+            and (dtype is None or np.dtype(dtype) in _FLOATS))
+
+
+def dense(a: np.ndarray | None, dtype: Any, ndim: int = 1) -> np.ndarray:
+    """``a`` C-contiguous, or an empty array standing for None (a kernel argument that may be
+    missing, such as a bias, keeps one signature that way)."""
+    return np.empty((0,) * ndim, dtype) if a is None else np.ascontiguousarray(a)
 
 
 @contextmanager

@@ -112,9 +112,11 @@ def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.nd
             and available() and a.dtype in _gemm):  # type: ignore[operator]
         m, k = a.shape
         n = b.shape[1]
-        if (_operand(a) is not None and _operand(b) is not None and n and max(m, n, k) < 2**31
-                and (out is None or (out.shape == (m, n) and out.dtype == a.dtype
-                                     and (_operand(out) or (0,))[0] == _NO_TRANS))):
+        ta, tb = _operand(a), _operand(b)
+        to = (_NO_TRANS, n) if out is None else _operand(out)
+        if (ta is not None and tb is not None and to is not None and to[0] == _NO_TRANS
+                and n and max(m, n, k) < 2**31
+                and (out is None or (out.shape == (m, n) and out.dtype == a.dtype))):
             from chainrule.ops import _threads
 
             # in a chunk (this thread's core only) or small: one call on this thread
@@ -123,19 +125,19 @@ def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.nd
                 if out is None:
                     out = np.empty((m, n), a.dtype)
                 if single:
-                    _call(a, b, out)
+                    _gemm_call(a, b, out, ta, tb, to)
                 else:
                     _split(a, b, out)
                 return out
     return np.matmul(a, b, out=out)
 
 
-def _call(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
-    """out = a @ b by one MKL call (the operands checked by :func:`matmul`)."""
-    (ta, lda), (tb, ldb), (_, ldc) = _operand(a), _operand(b), _operand(out)  # type: ignore[misc]
+def _gemm_call(a: np.ndarray, b: np.ndarray, out: np.ndarray, ta: tuple[int, int],
+               tb: tuple[int, int], to: tuple[int, int]) -> None:
+    """out = a @ b by one MKL call, the operands described by :func:`_operand`."""
     m, k = a.shape
-    _gemm[a.dtype](_ROW_MAJOR, ta, tb, m, out.shape[1], k, 1.0,  # type: ignore[index]
-                   _address(a), lda, _address(b), ldb, 0.0, _address(out), ldc)
+    _gemm[a.dtype](_ROW_MAJOR, ta[0], tb[0], m, out.shape[1], k, 1.0,  # type: ignore[index]
+                   _address(a), ta[1], _address(b), tb[1], 0.0, _address(out), to[1])
 
 
 def _split(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
@@ -150,8 +152,9 @@ def _split(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
     else:
         cut = -(-n // 2)
         halves = [(a, b[:, :cut], out[:, :cut]), (a, b[:, cut:], out[:, cut:])]
+
     def work(lo: int, hi: int, slot: int) -> None:
-        for half in halves[lo:hi]:
-            _call(*half)
+        for x, y, z in halves[lo:hi]:  # views of BLAS-strided arrays are BLAS-strided
+            _gemm_call(x, y, z, _operand(x), _operand(y), _operand(z))  # type: ignore[arg-type]
 
     _threads._each(2, work)

@@ -11,9 +11,6 @@ import chainrule as cr
 from chainrule import _jit, nn
 from chainrule.nn.utils import rnn as U
 from chainrule.ops import _recurrent_jit as jit
-from chainrule.ops import _recurrent_steps as steps
-from chainrule.ops import _threads
-from chainrule.ops import recurrent_kernels as kernels
 
 pytestmark = pytest.mark.usefixtures("fast_paths")
 
@@ -126,25 +123,6 @@ def _cell_run(kind, dtype, with_state):
 @pytest.mark.parametrize("kind", ["RNNCell", "LSTMCell", "GRUCell"])
 def test_cells_compiled_match_reference(compiled_vs_reference, kind, dtype, with_state):
     compiled_vs_reference(lambda: _cell_run(kind, dtype, with_state), **TOL[dtype])
-
-
-@pytest.fixture
-def split(monkeypatch):
-    """Cut every batch into parts of >= 2 rows on 3 threads (as test_recurrent_threads)."""
-    if not _threads._OpenBLAS.found():
-        pytest.skip("the batch is only cut over threads with OpenBLAS")
-    monkeypatch.setattr(_threads, "_THREADS", 3)
-    monkeypatch.setattr(steps, "_MIN_PART_ROWS", 2)
-    monkeypatch.setattr(steps, "_THREADED_GEMM_MACS", 0)
-    seen = []
-    run = steps.run_parts
-
-    def spy(ranges, work):
-        seen.append(list(ranges))
-        run(ranges, work)
-
-    monkeypatch.setattr(kernels, "run_parts", spy)
-    return seen
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -105,17 +105,12 @@ def layer_norm_rows_backward(g, xc, invstd, w, inv_k, gx, gw, gb):
 
 def usable(x2: np.ndarray) -> bool:
     """The kernels apply to the (R, K) rows ``x2``: numba is on, float32/64, K > 0."""
-    return _jit.enabled() and x2.dtype in (np.float32, np.float64) and x2.shape[1] > 0
-
-
-def _dense(a: np.ndarray | None, dtype, ndim: int) -> np.ndarray:
-    """``a`` C-contiguous, or an empty array standing for None."""
-    return np.empty((0,) * ndim, dtype) if a is None else np.ascontiguousarray(a)
+    return _jit.enabled(x2.dtype) and x2.shape[1] > 0
 
 
 def forward_work(x2, r2, w, b, eps, xc, invstd, y):
     """``work(lo, hi, slot)`` running :func:`layer_norm_rows` on rows ``[lo, hi)``."""
-    xk, rk, wk, bk = (_dense(a, x2.dtype, nd) for a, nd in ((x2, 2), (r2, 2), (w, 1), (b, 1)))
+    xk, rk, wk, bk = (_jit.dense(a, x2.dtype, nd) for a, nd in ((x2, 2), (r2, 2), (w, 1), (b, 1)))
     eps_, inv_k = x2.dtype.type(eps), x2.dtype.type(1.0 / x2.shape[1])
 
     def work(lo, hi, slot):
@@ -131,7 +126,7 @@ def backward_work(g2, xc, invstd, w, gx, slots: int):
     # NOTE: the kernel sums the weight's and bias's gradients row after row, in float64 (a
     # float32 running sum over thousands of rows would lose digits).
     sums = np.zeros((slots, 2, xc.shape[1]), np.float64)
-    gk, wk = np.ascontiguousarray(g2), _dense(w, xc.dtype, 1)
+    gk, wk = np.ascontiguousarray(g2), _jit.dense(w, xc.dtype, 1)
     inv_k = xc.dtype.type(1.0 / xc.shape[1])
 
     def work(lo, hi, slot):

@@ -17,7 +17,6 @@ from contextlib import AbstractContextManager, nullcontext
 
 import numpy as np
 
-from chainrule import _jit
 from chainrule.ops import _threads
 from chainrule.ops._threads import _OpenBLAS
 
@@ -46,12 +45,6 @@ def derivative(g: np.ndarray, sigmoid_gate: np.ndarray, tanh_cols: slice,
     out *= g
     out[:, tanh_cols] += 1
     return out
-
-
-def compiled(dtype) -> bool:
-    """Run the compiled step kernels (``chainrule.ops._recurrent_jit``): numba available, not in
-    a ``_jit.reference()`` block, float32 or float64. Else the NumPy reference path."""
-    return dtype in (np.float32, np.float64) and _jit.enabled()
 
 
 def gate_bias(bias: np.ndarray | None, scale: np.ndarray | None, size: int,

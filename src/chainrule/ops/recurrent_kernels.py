@@ -26,11 +26,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from chainrule import _jit
 from chainrule.autograd.function import Function
 from chainrule.ops import _recurrent_jit as jit
 from chainrule.ops._recurrent_steps import (
     Steps,
-    compiled,
     derivative,
     gate_bias,
     param_grads,
@@ -53,7 +53,7 @@ class RNNSequence(Function):
             hidden = w_hh.shape[1]
             x2 = x.reshape(st.N, -1)
             bias = None if b_ih is None else b_ih + b_hh
-            fast = compiled(x.dtype)
+            fast = _jit.enabled(x.dtype)
             g = project(x2, w_ih, None if fast else bias, None, ranges)
             b = gate_bias(bias, None, hidden, x.dtype)
             out, prev = st.states(h0, hidden, x.dtype)
@@ -87,7 +87,7 @@ class RNNSequence(Function):
             gout = gout.reshape(out.shape)
             d = np.empty_like(out)  # gradients of the pre-activations
             dh = np.array(ghn, copy=True)
-            fast = compiled(out.dtype)
+            fast = _jit.enabled(out.dtype)
             if fast:
                 gout = np.ascontiguousarray(gout)
 
@@ -130,7 +130,7 @@ class LSTMSequence(Function):
             scale = per_gate((0.5, 0.5, 1.0, 0.5), hidden, x.dtype)
             shift = 1 - scale
             bias = None if b_ih is None else b_ih + b_hh
-            fast = compiled(x.dtype)
+            fast = _jit.enabled(x.dtype)
             g = project(x2, w_ih, None if fast else bias, scale, ranges)
             b = gate_bias(bias, scale, 4 * hidden, x.dtype)
             w_t = np.multiply(w_hh.T, scale, order="C")  # NOTE: ~1.5x faster GEMMs
@@ -182,7 +182,7 @@ class LSTMSequence(Function):
             sigmoid_gate = per_gate((1.0, 1.0, 0.0, 1.0), hidden, g.dtype)
             d = np.empty_like(g)  # gradients of the gates' pre-activations
             dh, dc = np.array(ghn, copy=True), np.array(gcn, copy=True)
-            fast = compiled(g.dtype)
+            fast = _jit.enabled(g.dtype)
             if fast:
                 gout = np.ascontiguousarray(gout)
 
@@ -242,7 +242,7 @@ class GRUSequence(Function):
             if b_ih is not None:
                 bias = b_ih.copy()
                 bias[:h2] += b_hh[:h2]
-            fast = compiled(x.dtype)
+            fast = _jit.enabled(x.dtype)
             g = project(x2, w_ih, None if fast else bias, scale, ranges)
             b = gate_bias(bias, scale, 3 * hidden, x.dtype)
             w_t = np.multiply(w_hh.T, scale, order="C")
@@ -297,7 +297,7 @@ class GRUSequence(Function):
             # side (in the order n, r, z) and [:, H:] the hidden side (r, z, n, W_hh's order).
             dg = np.empty((st.N, 4 * hidden), g.dtype)
             dh = np.array(ghn, copy=True)
-            fast = compiled(g.dtype)
+            fast = _jit.enabled(g.dtype)
             if fast:
                 gout = np.ascontiguousarray(gout)
 

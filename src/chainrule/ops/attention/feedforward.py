@@ -24,13 +24,6 @@ from chainrule.ops.attention import _kernels
 from chainrule.ops.attention.scaled_dot_product import _per_thread
 from chainrule.tensor import Tensor
 
-_KERNEL_DTYPES = (np.float32, np.float64)
-
-
-def _as_vector(b: np.ndarray | None, dtype) -> np.ndarray:
-    """A bias as a C-contiguous vector, or an empty one standing for None (for the kernels)."""
-    return np.empty(0, dtype) if b is None else np.ascontiguousarray(b)
-
 
 class FeedForward(Function):
     @staticmethod
@@ -38,8 +31,8 @@ class FeedForward(Function):
         x2 = x.reshape(-1, x.shape[-1])
         h = np.empty((x2.shape[0], w1.shape[0]), x.dtype)
         y = np.empty((x2.shape[0], w2.shape[0]), x.dtype)
-        fast = _jit.enabled() and x.dtype in _KERNEL_DTYPES
-        bk = _as_vector(b1, x.dtype) if fast else None
+        fast = _jit.enabled(x.dtype)
+        bk = _jit.dense(b1, x.dtype) if fast else None
 
         def work(lo, hi, part):
             hc, yc = h[lo:hi], y[lo:hi]
@@ -74,7 +67,7 @@ class FeedForward(Function):
         gw1 = np.zeros((parts,) + w1.shape, h.dtype)
         gw2 = np.zeros((parts,) + w2.shape, h.dtype)
         gb = np.zeros((parts, h.shape[1] + g2.shape[1]), h.dtype)
-        fast = _jit.enabled() and h.dtype in _KERNEL_DTYPES
+        fast = _jit.enabled(h.dtype)
         # NOTE: with the kernel, b1's gradient is summed (in float64) by the pass that applies
         # relu's mask, instead of another pass over dz: (1024, 512) float32, 630 -> 250 us.
         gb1 = np.zeros((parts, h.shape[1] if nb1 else 0), np.float64) if fast else None

@@ -27,8 +27,6 @@ from chainrule.ops.dropout import dropout_mask
 from chainrule.ops.shape import reshape, unsqueeze
 from chainrule.tensor import Tensor
 
-_KERNEL_DTYPES = (np.float32, np.float64)
-
 # --- raw-array helpers ---
 
 
@@ -53,7 +51,7 @@ _NO_SHIFT_BOUND = 60.0
 
 
 def _scores_bounded(qs: np.ndarray, k: np.ndarray) -> bool:
-    if (_jit.enabled() and qs.dtype in _KERNEL_DTYPES and qs.dtype == k.dtype
+    if (_jit.enabled(qs.dtype) and qs.dtype == k.dtype
             and qs.flags.c_contiguous and k.flags.c_contiguous):
         # NOTE: compiled, one pass over each (NumPy's vecdot over rows of 32 values is slow
         # per row): (4, 4, 128, 32) q and k, 120 -> ~20 us. A bound over the whole chunk
@@ -141,7 +139,7 @@ def _attend(ctx, q, k, v, mask, drop, scale, safe, out=None, weights=False):
     # is kept: the row sums and the division are one pass in cache ((2048, 128) float32:
     # 190 -> 57 us), and the forward and backward skip the passes that scale by 1 / z
     # (O *= 1 / z alone cost ~140 us per (4, 4, 128, 32) chunk, written into a strided view).
-    fast = _jit.enabled() and q.dtype in _KERNEL_DTYPES and S > 0
+    fast = _jit.enabled(q.dtype) and S > 0
     rz = None if fast else np.empty(batch + (L, 1), q.dtype)
     o = np.empty(batch + (L, v.shape[-1]), q.dtype) if out is None else out
     w = np.empty(e.shape, q.dtype) if weights else None

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from chainrule import _jit
 from chainrule.ops import _threads
 from chainrule.ops.conv import _kernels
 from chainrule.ops.conv._im2col import (
     Pads,
-    _compiled,
     _conv_forward,
     _rows,
     _view,
@@ -34,7 +34,7 @@ def _conv_input_grad(g: np.ndarray, w: np.ndarray, x_shape: tuple[int, ...],
     ho, wo = g.shape[2:]
     # the padding of g that makes a stride-1 convolution of g come out (H, W)
     full = (dh * (kh - 1) - pads[0], H - ho + pads[0], dw * (kw - 1) - pads[2], W - wo + pads[2])
-    if _compiled(g.dtype):
+    if _jit.enabled(g.dtype):
         # NOTE: the compiled col2im adds runs of kw * C values in place, no padded copy:
         # measured 2-3x faster than the NumPy routes below for LeNet's second layer (and
         # 1.3-2x faster than a compiled channels-first col2im); for 3x3 kernels on 32-64

@@ -86,7 +86,7 @@ class _Im2col:
         self.channels_last = (run >= wo if self.force_channels_last is None
                               else self.force_channels_last)
         self.fill = bool(t or b or left or r)
-        self.compiled = _compiled(x.dtype)
+        self.compiled = _jit.enabled(x.dtype)
         if self.compiled:
             self.geometry = (kh, kw, sh, sw, dh, dw, t, left)
             self._compiled_source()
@@ -205,11 +205,6 @@ class _Im2col:
         if self.channels_last:
             gm = gm.reshape(groups, og, kh, kw, cg).transpose(0, 1, 4, 2, 3)
         return gm.reshape(groups * og, cg, kh, kw)
-
-
-def _compiled(dtype: np.dtype) -> bool:
-    """Take the compiled kernels (:mod:`._kernels`) for arrays of this dtype."""
-    return _jit.enabled() and dtype in (np.float32, np.float64)
 
 
 def _rows(a: np.ndarray, lo: int, hi: int, groups: int) -> np.ndarray:

@@ -209,7 +209,7 @@ def _threaded(fn, *inputs: np.ndarray, small: bool = False) -> np.ndarray | None
 class Relu(Function):
     @staticmethod
     def forward(ctx, x):
-        if _jit.enabled():
+        if _jit.enabled(x.dtype):
             y = _threaded(_kernels.relu_forward, x, small=True)
         else:
             y = _threaded(lambda a, out: np.maximum(a, 0, out=out), x)
@@ -222,7 +222,7 @@ class Relu(Function):
     def backward(ctx, grad):
         # NOTE: relu'(0) = 0.
         y = ctx.y
-        if _jit.enabled():
+        if _jit.enabled(y.dtype) and grad.dtype == y.dtype:
             gx = _threaded(_kernels.relu_backward, grad, y, small=True)
         else:
             gx = _threaded(lambda g, a, out: np.multiply(g, a > 0, out=out), grad, y)

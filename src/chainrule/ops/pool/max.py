@@ -141,7 +141,7 @@ def _compiles(x: np.ndarray, kernel, stride, padding, dilation, out_hw) -> bool:
     is ~3x slower than the NumPy reference (measured, 3x3 windows, stride 2, padding 1, 2048
     planes of 32x32: 24 vs 6.5 ms), which they take (a kernel of their own costs compile time
     for a rare case)."""
-    return (_jit.enabled() and kernel[0] * kernel[1] <= 256
+    return (_jit.enabled(x.dtype) and kernel[0] * kernel[1] <= 256
             and (x.shape[1] > 1 or _two_by_two(x.shape, kernel, stride, padding, dilation,
                                                out_hw)))
 
