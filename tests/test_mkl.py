@@ -120,13 +120,16 @@ def test_out_receives_the_product_also_as_a_row_strided_view(compiled_vs_referen
 
 
 @pytest.mark.parametrize("shape", [(300, 200, 250), (20, 300, 900)])  # rows cut, columns cut
-@pytest.mark.parametrize("nested", [False, True])
+@pytest.mark.parametrize("where", ["partner", "worker", "nested"])
 def test_big_products_are_split_over_two_threads_and_chunks_call_mkl_once(monkeypatch, shape,
-                                                                          nested):
+                                                                          where):
+    from chainrule import _partner
     from chainrule.ops import _threads
 
     monkeypatch.setattr(_mkl, "_SPLIT_WORK", 0)
     monkeypatch.setattr(_mkl, "_SINGLE_WORK", 0)
+    if where == "worker":  # without numba, the second half goes to a worker of ops/_threads
+        monkeypatch.setattr(_jit, "_available", False)
     calls = []
     real = _mkl._gemm[np.dtype(np.float64)]
     monkeypatch.setitem(_mkl._gemm, np.dtype(np.float64),
@@ -134,16 +137,19 @@ def test_big_products_are_split_over_two_threads_and_chunks_call_mkl_once(monkey
     rng = np.random.default_rng(4)
     m, k, n = shape
     a, b = rng.standard_normal((m, k)), rng.standard_normal((n, k)).T
-    if nested:  # inside a chunk of _threads._chunked: one call on this thread
+    if where == "nested":  # inside a chunk of _threads._chunked: one call on this thread
         got = []
         _threads._each(1, lambda lo, hi, slot: got.append(_mkl.matmul(a, b)))
         got = got[0]
     else:
         got = _mkl.matmul(a, b)
     np.testing.assert_allclose(got, np.matmul(a, b), rtol=1e-12, atol=1e-12)
+    if where == "partner":  # the partner called MKL itself: its job holds the second half
+        job = _partner._partner.job
+        calls.append(tuple(int(v) for v in job[4:7]))
     halves = sorted(calls)
     cut = -(-m // 2) if m >= n else -(-n // 2)
-    if nested:
+    if where == "nested":
         assert calls == [(m, n, k)]
     elif m >= n:
         assert halves == sorted([(cut, n, k), (m - cut, n, k)])
@@ -158,15 +164,20 @@ def test_mkl_is_loaded_sequential_so_no_openmp_runtime_joins_the_process():
     assert "libmkl_rt" in maps and "libiomp5" not in maps
 
 
-def test_medium_products_outside_our_threads_stay_with_openblas(monkeypatch):
+@pytest.mark.parametrize("numba", [True, False])
+def test_medium_products_go_to_the_partner_or_else_stay_with_openblas(monkeypatch, numba):
+    if not numba:
+        monkeypatch.setattr(_jit, "_available", False)
     calls = []
     real = _mkl._gemm[np.dtype(np.float32)]
     monkeypatch.setitem(_mkl._gemm, np.dtype(np.float32),
-                        lambda *args: calls.append(1) or real(*args))
+                        lambda *args: calls.append(args[3:6]) or real(*args))
     a = np.ones((128, 784), np.float32)
     b = np.ones((784, 512), np.float32)
     np.testing.assert_array_equal(_mkl.matmul(a, b), np.full((128, 512), 784, np.float32))
-    assert calls == []  # 51M multiply-adds: OpenBLAS's threads beat MKL halves there
+    # 51M multiply-adds: halves with the spinning partner beat OpenBLAS's threads, which beat
+    # halves handed to a sleeping worker
+    assert calls == ([(128, 256, 784)] if numba else [])
 
 
 def test_small_products_take_one_mkl_call_on_the_calling_thread(monkeypatch):

@@ -44,8 +44,11 @@ _MIN_WORK = 1 << 21
 _SINGLE_WORK = 1 << 23  # multiply-adds below which one MKL call on this thread wins
 _SPLIT_WORK = 1 << 27  # multiply-adds from which MKL halves beat OpenBLAS (see above)
 _MKL_THREADING_SEQUENTIAL = 1
+_COMPILED_CALLS = ("cblas_sgemm", "cblas_dgemm")
 
 _gemm: dict[np.dtype, Any] | None = None  # dtype -> cblas function, once loaded
+# name -> address of MKL's functions that compiled code calls (see _partner), once loaded
+addresses: dict[str, int] = {}
 _tried = False
 
 
@@ -75,6 +78,8 @@ def _load() -> dict[np.dtype, Any] | None:
             fn.argtypes = [i, i, i, i, i, i, scalar, p, i, p, i, scalar, p, i]
             fn.restype = None
             fns[dtype] = fn
+        for name in _COMPILED_CALLS:
+            addresses[name] = ctypes.cast(getattr(lib, name), ctypes.c_void_p).value or 0
         return fns
     return None
 
@@ -121,7 +126,7 @@ def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.nd
 
             # in a chunk (this thread's core only) or small: one call on this thread
             single = _threads._OpenBLAS._depth > 0 or m * n * k < _SINGLE_WORK
-            if single or m * n * k >= _SPLIT_WORK:
+            if single or m * n * k >= _SPLIT_WORK or _jit.enabled():
                 if out is None:
                     out = np.empty((m, n), a.dtype)
                 if single:
@@ -142,9 +147,9 @@ def _gemm_call(a: np.ndarray, b: np.ndarray, out: np.ndarray, ta: tuple[int, int
 
 def _split(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
     """out = a @ b as two halves on two threads: halves of the rows, or of the columns when
-    there are fewer rows than columns (views keep the operands' strides)."""
-    from chainrule.ops import _threads
-
+    there are fewer rows than columns (views keep the operands' strides). The second half goes
+    to the spinning partner thread (:mod:`chainrule._partner`) when numba is there, otherwise
+    to a worker of ``ops/_threads``."""
     m, n = out.shape
     if m >= n:
         cut = -(-m // 2)
@@ -152,9 +157,31 @@ def _split(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
     else:
         cut = -(-n // 2)
         halves = [(a, b[:, :cut], out[:, :cut]), (a, b[:, cut:], out[:, cut:])]
+    # views of BLAS-strided arrays are BLAS-strided
+    described = [(x, y, z, _operand(x), _operand(y), _operand(z)) for x, y, z in halves]
+    if _jit.enabled():
+        from chainrule import _partner
+
+        partner = _partner.partner(addresses)
+        if partner.lock.acquire(blocking=False):
+            try:
+                x, y, z, tx, ty, tz = described[1]
+                mine, other = z.shape
+                seq = partner.post(0 if a.dtype == np.float32 else 1, (
+                    _ROW_MAJOR, tx[0], ty[0], mine, other, x.shape[1],  # type: ignore[index]
+                    _address(x), tx[1], _address(y), ty[1], _address(z), tz[1]))  # type: ignore[index]
+                try:
+                    _gemm_call(*described[0])  # type: ignore[arg-type]
+                finally:
+                    partner.wait(seq)  # the partner writes into out: never return before it
+            finally:
+                partner.lock.release()
+            return
+
+    from chainrule.ops import _threads
 
     def work(lo: int, hi: int, slot: int) -> None:
-        for x, y, z in halves[lo:hi]:  # views of BLAS-strided arrays are BLAS-strided
-            _gemm_call(x, y, z, _operand(x), _operand(y), _operand(z))  # type: ignore[arg-type]
+        for args in described[lo:hi]:
+            _gemm_call(*args)  # type: ignore[arg-type]
 
     _threads._each(2, work)

@@ -1,0 +1,168 @@
+"""A partner thread that runs half of a large MKL product while the caller runs the other half.
+
+Used by :func:`chainrule._mkl.matmul` when numba and MKL are both there (the ``fast`` extra).
+
+NOTE (why not ``ops/_threads``): waking a sleeping thread on the other core costs ~60 us each way
+in this VM (a futex wake is an interrupt between virtual CPUs). Handing one half of
+(128, 784) @ (784, 512) (850 us on one MKL thread, 530 us a half) to a sleeping worker took
+1,000-1,170 us in all, slower than OpenBLAS's own two threads (820-900 us); PyTorch's MKL keeps
+its OpenMP threads spinning between products (590 us). So does this partner: after a product it
+keeps polling for the next one for ``SPIN_NS`` (yielding its core to any other runnable thread
+each time round) before it sleeps on a lock. The hand-over is an int64 array, and the partner's
+loop and its call into MKL are compiled by numba, so it never waits for the GIL: the same
+product takes 630-700 us.
+
+The protocol (one product in flight; ``_lock`` keeps other threads out):
+- the caller writes the job, then ``ctl[POSTED] += 1``; if the partner is asleep, it wakes it;
+- the partner runs the job, then sets ``ctl[DONE] = ctl[POSTED]``;
+- the partner decides to sleep under ``_sleep_lock``, after checking that nothing was posted,
+  and the caller checks for sleep under the same lock after posting, so a job is never left
+  with the partner asleep and the wake lock is released once per sleep.
+"""
+
+from __future__ import annotations
+
+import _thread
+import ctypes
+import os
+
+import numba
+import numpy as np
+from llvmlite import ir
+from numba import types
+from numba.extending import intrinsic
+
+SPIN_NS = 500_000  # how long the partner polls after a product before it sleeps
+_POSTED, _DONE, _ASLEEP = 0, 1, 2
+# job slots: dtype code (0 float32, 1 float64), then cblas_?gemm's arguments without the scalars
+_JOB = 13
+
+
+@intrinsic
+def _ccall(typingctx, fn, *args):
+    """Call the C function at address ``fn`` (an int64) with ``args``; returns its int result
+    (which must be an ``int``; for a void function the value is garbage and ignored)."""
+    sig = types.int32(fn, types.StarArgTuple.from_types(args))
+
+    def codegen(context, builder, signature, llargs):
+        values = [builder.extract_value(llargs[1], i) for i in range(len(args))]
+        fnty = ir.FunctionType(ir.IntType(32), [v.type for v in values])
+        ptr = builder.inttoptr(llargs[0], fnty.as_pointer())
+        return builder.call(ptr, values)
+
+    return sig, codegen
+
+
+@intrinsic
+def _fence(typingctx):
+    """A full memory fence (``mfence`` on x86): orders the hand-over's loads and stores."""
+    def codegen(context, builder, signature, llargs):
+        builder.fence("seq_cst")
+        return context.get_dummy_value()
+
+    return types.none(), codegen
+
+
+@numba.njit(nogil=True, cache=True)
+def _now(fns, ts):
+    _ccall(fns[2], np.int32(1), ts.ctypes.data)  # clock_gettime(CLOCK_MONOTONIC, ts)
+    return ts[0] * 1_000_000_000 + ts[1]
+
+
+@numba.njit(nogil=True, cache=True)
+def _run(job, fns):
+    # NOTE: one call per dtype: a variable holding float32 in one branch and float64 in the
+    # other would be unified to float64, and cblas_sgemm would read garbage for alpha and beta.
+    i = np.int32
+    if job[0] == 0:
+        _ccall(fns[0], i(job[1]), i(job[2]), i(job[3]), i(job[4]), i(job[5]), i(job[6]),
+               np.float32(1.0), job[7], i(job[8]), job[9], i(job[10]), np.float32(0.0),
+               job[11], i(job[12]))
+    else:
+        _ccall(fns[1], i(job[1]), i(job[2]), i(job[3]), i(job[4]), i(job[5]), i(job[6]),
+               np.float64(1.0), job[7], i(job[8]), job[9], i(job[10]), np.float64(0.0),
+               job[11], i(job[12]))
+
+
+@numba.njit(nogil=True, cache=True)
+def _serve(ctl, job, fns, spin_ns):
+    """The partner's loop: run each posted job; return after ``spin_ns`` without one."""
+    ts = np.zeros(2, np.int64)
+    idle_since = _now(fns, ts)
+    while True:
+        posted = ctl[_POSTED]
+        if posted != ctl[_DONE]:
+            _fence()
+            _run(job, fns)
+            _fence()
+            ctl[_DONE] = posted
+            idle_since = _now(fns, ts)
+        elif _now(fns, ts) - idle_since > spin_ns:
+            return
+        else:
+            _ccall(fns[3])  # sched_yield: let any other runnable thread have this core
+
+
+@numba.njit(nogil=True, cache=True)
+def _wait(ctl, seq, fns):
+    """The caller's side: wait (without the GIL) until the partner has done job ``seq``."""
+    _fence()
+    while ctl[_DONE] != seq:
+        _ccall(fns[3])
+    _fence()
+
+
+class _Partner:
+    def __init__(self, mkl: dict[str, int]) -> None:
+        import threading
+
+        libc = ctypes.CDLL(None)
+        self.fns = np.array([mkl["cblas_sgemm"], mkl["cblas_dgemm"],
+                             ctypes.cast(libc.clock_gettime, ctypes.c_void_p).value,
+                             ctypes.cast(libc.sched_yield, ctypes.c_void_p).value], np.int64)
+        self.ctl = np.zeros(3, np.int64)
+        self.job = np.zeros(_JOB, np.int64)
+        self.pid = os.getpid()
+        self.lock = _thread.allocate_lock()  # one caller at a time
+        self.sleep_lock = _thread.allocate_lock()
+        self.wake = _thread.allocate_lock()
+        self.wake.acquire()
+        threading.Thread(target=self._loop, name="chainrule-gemm-partner", daemon=True).start()
+
+    def _loop(self) -> None:
+        ctl = self.ctl
+        while True:
+            _serve(ctl, self.job, self.fns, SPIN_NS)
+            with self.sleep_lock:
+                if ctl[_POSTED] != ctl[_DONE]:
+                    continue
+                ctl[_ASLEEP] = 1
+            self.wake.acquire()
+
+    def post(self, code: int, args: tuple[int, ...]) -> int:
+        """Hand the partner one GEMM (``args``: cblas_?gemm's without alpha and beta)."""
+        ctl = self.ctl
+        self.job[0] = code
+        self.job[1:] = args
+        seq = int(ctl[_DONE]) + 1
+        ctl[_POSTED] = seq
+        with self.sleep_lock:
+            if ctl[_ASLEEP]:
+                ctl[_ASLEEP] = 0
+                self.wake.release()
+        return seq
+
+    def wait(self, seq: int) -> None:
+        _wait(self.ctl, seq, self.fns)
+
+
+_partner: _Partner | None = None
+
+
+def partner(mkl: dict[str, int]) -> _Partner:
+    """The process's partner thread, started on first use (again in a forked child); ``mkl``
+    holds the addresses of ``cblas_sgemm`` and ``cblas_dgemm``."""
+    global _partner
+    if _partner is None or _partner.pid != os.getpid():
+        _partner = _Partner(mkl)
+    return _partner

@@ -1,0 +1,92 @@
+"""The spinning partner thread (chainrule._partner) that runs half of a big MKL product."""
+
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from chainrule import _mkl
+
+pytestmark = pytest.mark.usefixtures("fast_paths")
+
+
+@pytest.fixture
+def partner(monkeypatch):
+    from chainrule import _partner
+
+    assert _mkl.available()
+    monkeypatch.setattr(_mkl, "_SINGLE_WORK", 0)  # every product above _MIN_WORK is split
+    return _partner
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("shape", [(301, 200, 250), (20, 300, 901), (128, 784, 512)])
+def test_halves_with_the_partner_equal_numpy(partner, dtype, shape):
+    rng = np.random.default_rng(0)
+    m, k, n = shape
+    a = rng.standard_normal((m, k)).astype(dtype)
+    b = rng.standard_normal((n, k)).astype(dtype).T
+    buf = np.full((m, n + 7), 3, dtype)
+    out = buf[:, 2:n + 2]  # row-strided, as the Linear layers' outputs are not
+    done = partner.partner(_mkl.addresses).ctl[partner._DONE]
+    assert _mkl.matmul(a, b, out=out) is out
+    tol = 1e-4 if dtype == "float32" else 1e-12
+    np.testing.assert_allclose(out, a @ b, rtol=tol, atol=tol * np.sqrt(k))
+    assert (buf[:, :2] == 3).all() and (buf[:, n + 2:] == 3).all()
+    assert partner._partner.ctl[partner._DONE] == done + 1  # the partner did one half
+
+
+def test_the_partner_sleeps_when_idle_and_wakes_for_the_next_product(partner, monkeypatch):
+    monkeypatch.setattr(partner, "SPIN_NS", 1000)
+    a = np.ones((200, 300), np.float32)
+    b = np.ones((300, 400), np.float32)
+    for _ in range(5):
+        np.testing.assert_array_equal(_mkl.matmul(a, b), np.full((200, 400), 300, np.float32))
+        deadline = time.monotonic() + 10
+        while not partner._partner.ctl[partner._ASLEEP]:  # asleep within ~1 us (+ 0.5 ms)
+            assert time.monotonic() < deadline, "the partner never went to sleep"
+            time.sleep(0.001)
+
+
+def test_threads_multiplying_at_once_each_get_their_own_product(partner):
+    rng = np.random.default_rng(1)
+    pairs = [(rng.standard_normal((150, 200)), rng.standard_normal((200, 180)))
+             for _ in range(4)]
+    errors = []
+
+    def work(a, b):
+        for _ in range(50):  # the partner is busy now and then: that call runs both halves
+            if not np.allclose(_mkl.matmul(a, b), a @ b, rtol=1e-12, atol=1e-10):
+                errors.append("wrong product")
+
+    threads = [threading.Thread(target=work, args=p) for p in pairs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+
+
+def test_a_forked_child_starts_a_partner_of_its_own():
+    code = """if True:
+        import os, numpy as np
+        from chainrule import _mkl, _partner
+        _mkl._SINGLE_WORK = 0
+        a = np.ones((200, 300)); b = np.ones((300, 400))
+        assert (_mkl.matmul(a, b) == 300).all()
+        first = _partner._partner
+        pid = os.fork()
+        if pid == 0:
+            ok = (_mkl.matmul(a, b) == 300).all() and _partner._partner is not first
+            os._exit(0 if ok else 1)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        assert (_mkl.matmul(a, b) == 300).all() and _partner._partner is first
+        print("ok")
+    """
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120)
+    assert out.stdout.strip() == "ok", out.stderr
