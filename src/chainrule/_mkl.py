@@ -15,12 +15,14 @@ instead of 11.2 ms (its workers wait at barriers and spin against our conv threa
 takes the products that one thread does best: those inside a chunk of our own threads
 (``ops/_threads.py``: conv, attention, feed-forward) and small ones (below ~8M multiply-adds:
 LeNet-5's Linear layers, whose OpenBLAS threads otherwise wake and spin against the conv
-threads: LeNet step 8.9 ms with MKL there, 14.5 ms with OpenBLAS); and the very large ones, cut
-in two halves (rows, or columns when there are few rows) on our two threads. A medium product
-outside our threads stays with OpenBLAS's own threading, which wins there: measured in one
-process, the 784-512-256-10 MLP step took 3.37 ms with OpenBLAS and 4.32 ms with MKL halves
-(waking a thread on the other core costs ~60 us in this VM); at 512^3 MKL halves win (1.44 vs
-1.70 ms), at 256^3 OpenBLAS (0.24 vs 0.38 ms).
+threads: LeNet step 8.9 ms with MKL there, 14.5 ms with OpenBLAS). From 8M multiply-adds on,
+a product outside our threads is cut in two halves (rows, or columns when there are fewer rows):
+with numba, the caller runs one half and a spinning partner thread the other
+(:mod:`chainrule._partner`; (128, 784) @ (784, 512): 600-700 us, OpenBLAS's own two threads
+800-900 us, PyTorch 570 us). Without numba, only from 2^27 on, the second half going to a
+worker of ``ops/_threads``: waking a sleeping thread on the other core costs ~60 us each way in
+this VM, so below that OpenBLAS's threading wins (the 784-512-256-10 MLP step took 3.37 ms with
+OpenBLAS and 4.32 ms with such halves; at 512^3 the halves win, 1.44 vs 1.70 ms).
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ _ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
 _MIN_WORK = 1 << 21
 
 _SINGLE_WORK = 1 << 23  # multiply-adds below which one MKL call on this thread wins
-_SPLIT_WORK = 1 << 27  # multiply-adds from which MKL halves beat OpenBLAS (see above)
+_SPLIT_WORK = 1 << 27  # without numba, multiply-adds from which halves beat OpenBLAS (above)
 _MKL_THREADING_SEQUENTIAL = 1
 _COMPILED_CALLS = ("cblas_sgemm", "cblas_dgemm")
 
