@@ -46,10 +46,10 @@ _MIN_WORK = 1 << 21
 _SINGLE_WORK = 1 << 23  # multiply-adds below which one MKL call on this thread wins
 _SPLIT_WORK = 1 << 27  # without numba, multiply-adds from which halves beat OpenBLAS (above)
 _MKL_THREADING_SEQUENTIAL = 1
-_COMPILED_CALLS = ("cblas_sgemm", "cblas_dgemm")
+_COMPILED_CALLS = ("cblas_sgemm", "cblas_dgemm", "vsTanh", "vdTanh")  # see _native
 
 _gemm: dict[np.dtype, Any] | None = None  # dtype -> cblas function, once loaded
-# name -> address of MKL's functions that compiled code calls (see _partner), once loaded
+# name -> address of MKL's functions that compiled code calls (see _native), once loaded
 addresses: dict[str, int] = {}
 _tried = False
 
@@ -164,7 +164,7 @@ def _split(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
     if _jit.enabled():
         from chainrule import _partner
 
-        partner = _partner.partner(addresses)
+        partner = _partner.partner()
         if partner.lock.acquire(blocking=False):
             try:
                 x, y, z, tx, ty, tz = described[1]

@@ -23,50 +23,17 @@ The protocol (one product in flight; ``_lock`` keeps other threads out):
 from __future__ import annotations
 
 import _thread
-import ctypes
 import os
 
 import numba
 import numpy as np
-from llvmlite import ir
-from numba import types
-from numba.extending import intrinsic
+
+from chainrule._native import DGEMM, SCHED_YIELD, SGEMM, ccall, fence, now_ns, table
 
 SPIN_NS = 500_000  # how long the partner polls after a product before it sleeps
 _POSTED, _DONE, _ASLEEP = 0, 1, 2
 # job slots: dtype code (0 float32, 1 float64), then cblas_?gemm's arguments without the scalars
 _JOB = 13
-
-
-@intrinsic
-def _ccall(typingctx, fn, *args):
-    """Call the C function at address ``fn`` (an int64) with ``args``; returns its int result
-    (which must be an ``int``; for a void function the value is garbage and ignored)."""
-    sig = types.int32(fn, types.StarArgTuple.from_types(args))
-
-    def codegen(context, builder, signature, llargs):
-        values = [builder.extract_value(llargs[1], i) for i in range(len(args))]
-        fnty = ir.FunctionType(ir.IntType(32), [v.type for v in values])
-        ptr = builder.inttoptr(llargs[0], fnty.as_pointer())
-        return builder.call(ptr, values)
-
-    return sig, codegen
-
-
-@intrinsic
-def _fence(typingctx):
-    """A full memory fence (``mfence`` on x86): orders the hand-over's loads and stores."""
-    def codegen(context, builder, signature, llargs):
-        builder.fence("seq_cst")
-        return context.get_dummy_value()
-
-    return types.none(), codegen
-
-
-@numba.njit(nogil=True, cache=True)
-def _now(fns, ts):
-    _ccall(fns[2], np.int32(1), ts.ctypes.data)  # clock_gettime(CLOCK_MONOTONIC, ts)
-    return ts[0] * 1_000_000_000 + ts[1]
 
 
 @numba.njit(nogil=True, cache=True)
@@ -75,51 +42,48 @@ def _run(job, fns):
     # other would be unified to float64, and cblas_sgemm would read garbage for alpha and beta.
     i = np.int32
     if job[0] == 0:
-        _ccall(fns[0], i(job[1]), i(job[2]), i(job[3]), i(job[4]), i(job[5]), i(job[6]),
-               np.float32(1.0), job[7], i(job[8]), job[9], i(job[10]), np.float32(0.0),
-               job[11], i(job[12]))
+        ccall(fns[SGEMM], i(job[1]), i(job[2]), i(job[3]), i(job[4]), i(job[5]), i(job[6]),
+              np.float32(1.0), job[7], i(job[8]), job[9], i(job[10]), np.float32(0.0),
+              job[11], i(job[12]))
     else:
-        _ccall(fns[1], i(job[1]), i(job[2]), i(job[3]), i(job[4]), i(job[5]), i(job[6]),
-               np.float64(1.0), job[7], i(job[8]), job[9], i(job[10]), np.float64(0.0),
-               job[11], i(job[12]))
+        ccall(fns[DGEMM], i(job[1]), i(job[2]), i(job[3]), i(job[4]), i(job[5]), i(job[6]),
+              np.float64(1.0), job[7], i(job[8]), job[9], i(job[10]), np.float64(0.0),
+              job[11], i(job[12]))
 
 
 @numba.njit(nogil=True, cache=True)
 def _serve(ctl, job, fns, spin_ns):
     """The partner's loop: run each posted job; return after ``spin_ns`` without one."""
     ts = np.zeros(2, np.int64)
-    idle_since = _now(fns, ts)
+    idle_since = now_ns(fns, ts)
     while True:
         posted = ctl[_POSTED]
         if posted != ctl[_DONE]:
-            _fence()
+            fence()
             _run(job, fns)
-            _fence()
+            fence()
             ctl[_DONE] = posted
-            idle_since = _now(fns, ts)
-        elif _now(fns, ts) - idle_since > spin_ns:
+            idle_since = now_ns(fns, ts)
+        elif now_ns(fns, ts) - idle_since > spin_ns:
             return
         else:
-            _ccall(fns[3])  # sched_yield: let any other runnable thread have this core
+            ccall(fns[SCHED_YIELD])  # sched_yield: let any other runnable thread have this core
 
 
 @numba.njit(nogil=True, cache=True)
 def _wait(ctl, seq, fns):
     """The caller's side: wait (without the GIL) until the partner has done job ``seq``."""
-    _fence()
+    fence()
     while ctl[_DONE] != seq:
-        _ccall(fns[3])
-    _fence()
+        ccall(fns[SCHED_YIELD])
+    fence()
 
 
 class _Partner:
-    def __init__(self, mkl: dict[str, int]) -> None:
+    def __init__(self) -> None:
         import threading
 
-        libc = ctypes.CDLL(None)
-        self.fns = np.array([mkl["cblas_sgemm"], mkl["cblas_dgemm"],
-                             ctypes.cast(libc.clock_gettime, ctypes.c_void_p).value,
-                             ctypes.cast(libc.sched_yield, ctypes.c_void_p).value], np.int64)
+        self.fns = table()
         self.ctl = np.zeros(3, np.int64)
         self.job = np.zeros(_JOB, np.int64)
         self.pid = os.getpid()
@@ -159,10 +123,9 @@ class _Partner:
 _partner: _Partner | None = None
 
 
-def partner(mkl: dict[str, int]) -> _Partner:
-    """The process's partner thread, started on first use (again in a forked child); ``mkl``
-    holds the addresses of ``cblas_sgemm`` and ``cblas_dgemm``."""
+def partner() -> _Partner:
+    """The process's partner thread, started on first use (again in a forked child)."""
     global _partner
     if _partner is None or _partner.pid != os.getpid():
-        _partner = _Partner(mkl)
+        _partner = _Partner()
     return _partner

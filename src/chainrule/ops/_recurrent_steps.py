@@ -91,6 +91,19 @@ def plan(w_hh: np.ndarray, batch: int) -> tuple[AbstractContextManager, list[tup
     return (nullcontext() if large else _OpenBLAS.single_threaded()), [(0, batch)]
 
 
+def compiled_loops(dtype, st: Steps):
+    """The module that runs a whole recurrence per thread in compiled code
+    (:mod:`chainrule.ops._recurrent_loops`) when it applies - numba and MKL there, a float
+    dtype, every step as large as the first - else None."""
+    from chainrule import _jit, _mkl
+
+    if not (st.uniform and _jit.enabled(dtype) and _mkl.available()):
+        return None
+    from chainrule.ops import _recurrent_loops
+
+    return _recurrent_loops
+
+
 def run_parts(ranges: list[tuple[int, int]], work: Callable[[int, int], None]) -> None:
     """``work(lo, hi)`` for every range, one thread each (BLAS single-threaded meanwhile)."""
     if len(ranges) == 1:
@@ -166,6 +179,11 @@ class Steps:
             out, prev, first = buf[b:], buf[:n], buf[:b]
         first[...] = 0 if init is None else init
         return out, prev
+
+    def offsets(self, backward: bool = False) -> np.ndarray:
+        """The first row of every step, in processing order (reversed with ``backward``)."""
+        rows = [o for o, _ in self.rows]
+        return np.array(rows[::-1] if backward else rows, np.int64)
 
     def spans(self, lo: int, hi: int, backward: bool = False) -> Iterator[tuple[int, int, int]]:
         """``(k, a, z)`` for every step ``k`` (last first with ``backward``) that has rows among

@@ -1,0 +1,105 @@
+"""C functions called from compiled code: MKL's GEMM and tanh, and two from libc.
+
+numba calls a ctypes function only as a global, whose address it bakes into the machine code;
+such code cannot be cached on disk and would be compiled again (~0.5 s) in every process. So
+compiled code here receives the addresses in a table (an int64 array, see :func:`table`) and
+calls them through :func:`ccall`; the kernels stay cacheable.
+
+Imported only on the fast path: it imports numba (see :mod:`chainrule._jit`).
+"""
+
+from __future__ import annotations
+
+import ctypes
+
+import numba
+import numpy as np
+from llvmlite import ir
+from numba import types
+from numba.extending import intrinsic
+
+from chainrule import _mkl
+
+# the table's slots
+SGEMM, DGEMM, STANH, DTANH, CLOCK_GETTIME, SCHED_YIELD = range(6)
+_ROW_MAJOR, _NO_TRANS = 101, 111
+_table: np.ndarray | None = None
+
+
+def table() -> np.ndarray:
+    """The addresses compiled code calls, by slot; MKL must be available (checked by the
+    caller with ``_mkl.available()``)."""
+    global _table
+    if _table is None:
+        libc = ctypes.CDLL(None)
+        mkl = _mkl.addresses
+        _table = np.array([mkl["cblas_sgemm"], mkl["cblas_dgemm"], mkl["vsTanh"], mkl["vdTanh"],
+                           ctypes.cast(libc.clock_gettime, ctypes.c_void_p).value,
+                           ctypes.cast(libc.sched_yield, ctypes.c_void_p).value], np.int64)
+    return _table
+
+
+@intrinsic
+def ccall(typingctx, fn, *args):
+    """Call the C function at address ``fn`` (an int64) with ``args``, typed as they are
+    (int32, int64 for pointers, float32/float64); returns its int result (garbage for a void
+    function: ignore it)."""
+    sig = types.int32(fn, types.StarArgTuple.from_types(args))
+
+    def codegen(context, builder, signature, llargs):
+        values = [builder.extract_value(llargs[1], i) for i in range(len(args))]
+        fnty = ir.FunctionType(ir.IntType(32), [v.type for v in values])
+        return builder.call(builder.inttoptr(llargs[0], fnty.as_pointer()), values)
+
+    return sig, codegen
+
+
+@intrinsic
+def fence(typingctx):
+    """A full memory fence (``mfence`` on x86), for hand-overs between threads."""
+    def codegen(context, builder, signature, llargs):
+        builder.fence("seq_cst")
+        return context.get_dummy_value()
+
+    return types.none(), codegen
+
+
+@numba.njit(nogil=True, cache=True)
+def now_ns(fns, ts):
+    """CLOCK_MONOTONIC in nanoseconds (``ts``: two int64 of scratch)."""
+    ccall(fns[CLOCK_GETTIME], np.int32(1), ts.ctypes.data)
+    return ts[0] * 1_000_000_000 + ts[1]
+
+
+@numba.njit(nogil=True, cache=True)
+def gemm(fns, a, b, out):
+    """``out = a @ b`` by MKL, for 2-D arrays of one float dtype whose rows are unit-strided
+    (C-contiguous arrays and row ranges of them)."""
+    m, k = a.shape
+    n = b.shape[1]
+    if m == 0 or n == 0:
+        return
+    i = np.int32
+    item = a.itemsize
+    lda = i(max(1, a.strides[0] // item))
+    ldb = i(max(1, b.strides[0] // item))
+    ldc = i(max(1, out.strides[0] // item))
+    if item == 4:
+        ccall(fns[SGEMM], i(_ROW_MAJOR), i(_NO_TRANS), i(_NO_TRANS), i(m), i(n), i(k),
+              np.float32(1.0), a.ctypes.data, lda, b.ctypes.data, ldb, np.float32(0.0),
+              out.ctypes.data, ldc)
+    else:
+        ccall(fns[DGEMM], i(_ROW_MAJOR), i(_NO_TRANS), i(_NO_TRANS), i(m), i(n), i(k),
+              np.float64(1.0), a.ctypes.data, lda, b.ctypes.data, ldb, np.float64(0.0),
+              out.ctypes.data, ldc)
+
+
+@numba.njit(nogil=True, cache=True)
+def tanh(fns, x, out):
+    """``out = tanh(x)`` by MKL's vector math (``out`` may be ``x``); both contiguous."""
+    if x.size == 0:
+        return
+    if x.itemsize == 4:
+        ccall(fns[STANH], np.int32(x.size), x.ctypes.data, out.ctypes.data)
+    else:
+        ccall(fns[DTANH], np.int32(x.size), x.ctypes.data, out.ctypes.data)
