@@ -96,10 +96,14 @@ def gemm(fns, a, b, out):
 
 @numba.njit(nogil=True, cache=True)
 def tanh(fns, x, out):
-    """``out = tanh(x)`` by MKL's vector math (``out`` may be ``x``); both contiguous."""
-    if x.size == 0:
+    """``out = tanh(x)`` by MKL's vector math (``out`` may be ``x``), for 2-D arrays with
+    unit-stride rows: one call when both are contiguous, else one per row."""
+    m, n = x.shape
+    if m == 0 or n == 0:
         return
-    if x.itemsize == 4:
-        ccall(fns[STANH], np.int32(x.size), x.ctypes.data, out.ctypes.data)
-    else:
-        ccall(fns[DTANH], np.int32(x.size), x.ctypes.data, out.ctypes.data)
+    fn = fns[STANH] if x.itemsize == 4 else fns[DTANH]
+    if x.strides[0] == n * x.itemsize and out.strides[0] == n * out.itemsize:
+        ccall(fn, np.int32(m * n), x.ctypes.data, out.ctypes.data)
+        return
+    for r in range(m):
+        ccall(fn, np.int32(n), x[r].ctypes.data, out[r].ctypes.data)

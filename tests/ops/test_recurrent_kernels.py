@@ -153,16 +153,18 @@ def test_the_compiled_kernels_are_the_path_taken(monkeypatch):
     for name in names:
         k = getattr(jit, name)
         monkeypatch.setattr(jit, name, lambda *a, _k=k, _n=name: (calls.append(_n), _k(*a)))
-    for name in ("lstm_forward", "lstm_backward"):  # a padded LSTM: whole sequences compiled
+    whole = {f"{kind}_{way}" for kind in ("rnn", "lstm", "gru") for way in ("forward",
+                                                                            "backward")}
+    for name in whole:  # padded batches: whole sequences in one compiled call
         k = getattr(loops, name)
         monkeypatch.setattr(loops, name, lambda *a, _k=k, _n=name: (calls.append(_n), _k(*a)))
     for mode in MODES:
         _run(mode, np.float32)
-    assert set(calls) == names - {"lstm_cell_step", "lstm_backward_step"} | {
-        "lstm_forward", "lstm_backward"}
+    assert set(calls) == whole
     calls.clear()
-    _run("LSTM", np.float32, packed=True)  # steps of different sizes: step by step
-    assert {"lstm_cell_step", "lstm_backward_step"} <= set(calls)
+    for mode in MODES:  # packed: steps of different sizes, step by step
+        _run(mode, np.float32, packed=True)
+    assert set(calls) == names
     calls.clear()
     with _jit.reference():
         _run("LSTM", np.float32)

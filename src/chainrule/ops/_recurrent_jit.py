@@ -8,12 +8,13 @@ own, and work); rows are the step's batch rows; gate blocks are side by side in 
 order (LSTM i, f, g, o; GRU r, z, n), and the sigmoid gates' pre-activations arrive halved
 (see ``_recurrent_steps``: sigmoid(z) = 0.5 tanh(z / 2) + 0.5).
 
-NOTE: tanh is NumPy's, between the kernels, not computed in them. numba has no vectorised tanh
-here (no SVML): ``math.tanh`` in a loop runs at ~30 ns a value, 60x slower than NumPy's SIMD
-tanh. A rational approximation (Eigen's float tanh) vectorised as fast as NumPy's but with 5x
-its error (3e-7 vs 6e-8), and the derivative 1 - tanh^2 of a saturating unit took 4x that
+NOTE: tanh is not computed in the kernels but between them: NumPy's on the step-by-step path,
+MKL's vector tanh in the whole-sequence loops (``_recurrent_loops``). numba has no vectorised
+tanh here (no SVML): ``math.tanh`` in a loop runs at ~30 ns a value, 60x slower than NumPy's
+SIMD tanh. A rational approximation (Eigen's float tanh) vectorised as fast as NumPy's but with
+5x its error (3e-7 vs 6e-8), and the derivative 1 - tanh^2 of a saturating unit took 4x that
 relative error: the gradients of the saturating-gates test drifted 8x further from float64 than
-the reference's. NumPy's tanh costs the same time; the kernels are split around it.
+the reference's.
 
 NOTE: each loop reads or writes only a few arrays. LLVM vectorises a loop only after checking
 at run time that its arrays do not overlap, and gives up beyond a handful of checks (numba

@@ -13,17 +13,105 @@ Imported only on the fast path (it imports numba).
 
 from __future__ import annotations
 
+from typing import Any
+
 import numba
 import numpy as np
 
+from chainrule._jit import kernel
 from chainrule._native import gemm, table, tanh
 from chainrule.ops import _recurrent_jit as steps
 
-__all__ = ["lstm_backward", "lstm_forward", "table"]
-_add_bias_rows = numba.njit(**steps.add_bias_rows.options)(steps.add_bias_rows.fn)
-_lstm_cell_step = numba.njit(**steps.lstm_cell_step.options)(steps.lstm_cell_step.fn)
-_lstm_backward_step = numba.njit(**steps.lstm_backward_step.options)(
-    steps.lstm_backward_step.fn)
+__all__ = ["gru_backward", "gru_forward", "lstm_backward", "lstm_forward", "rnn_backward",
+           "rnn_forward", "table"]
+
+
+def _callable(k: kernel) -> Any:
+    """A step kernel as a numba function that compiled code can call."""
+    return numba.njit(**k.options)(k.fn)
+
+
+_add_bias_rows = _callable(steps.add_bias_rows)
+_lstm_cell_step = _callable(steps.lstm_cell_step)
+_lstm_backward_step = _callable(steps.lstm_backward_step)
+_gru_candidate_step = _callable(steps.gru_candidate_step)
+_gru_output_step = _callable(steps.gru_output_step)
+_gru_backward_step = _callable(steps.gru_backward_step)
+_rnn_backward_step = _callable(steps.rnn_backward_step)
+
+
+@numba.njit(nogil=True, cache=True, error_model="numpy")
+def rnn_forward(fns, offsets, lo, hi, prev, w_t, g, b, relu, out):
+    """The Elman forward over the steps at ``offsets`` for the batch positions ``[lo, hi)``
+    (arguments as for :func:`lstm_forward`)."""
+    hidden = out.shape[1]
+    tmp = np.empty((hi - lo, hidden), g.dtype)
+    zero = g.dtype.type(0)
+    for o in offsets:
+        a, z = o + lo, o + hi
+        gt = g[a:z]
+        gemm(fns, prev[a:z], w_t, tmp)
+        _add_bias_rows(gt, tmp, b)
+        if relu:
+            for r in range(z - a):
+                gr, hr = gt[r], out[a + r]
+                for j in range(hidden):
+                    v = gr[j]
+                    hr[j] = zero if v < zero else v
+        else:
+            tanh(fns, gt, out[a:z])
+
+
+@numba.njit(nogil=True, cache=True, error_model="numpy")
+def rnn_backward(fns, offsets, lo, hi, dh, gout, out, relu, d, w_hh):
+    """Backward through time of the Elman recurrence (arguments as for
+    :func:`lstm_backward`; ``out`` holds the states)."""
+    h = dh[lo:hi]
+    for o in offsets:
+        a, z = o + lo, o + hi
+        _rnn_backward_step(h, gout[a:z], out[a:z], relu, d[a:z])
+        gemm(fns, d[a:z], w_hh, h)
+
+
+@numba.njit(nogil=True, cache=True, error_model="numpy")
+def gru_forward(fns, offsets, lo, hi, prev, w_t, g, b, b_hn, hn, out):
+    """The GRU forward over the steps at ``offsets`` for the batch positions ``[lo, hi)``:
+    ``g`` holds the input projections (without bias) and receives (r, z, n), ``hn`` receives
+    W_hn h + b_hn (``b_hn`` zeros without a bias)."""
+    hidden = out.shape[1]
+    h2 = 2 * hidden
+    tmp = np.empty((hi - lo, 3 * hidden), g.dtype)
+    for o in offsets:
+        a, z = o + lo, o + hi
+        gt, hp = g[a:z], prev[a:z]
+        gemm(fns, hp, w_t, tmp)
+        _add_bias_rows(gt, tmp, b[:h2])
+        tanh(fns, gt[:, :h2], gt[:, :h2])
+        for r in range(z - a):
+            sr, hr = tmp[r], hn[a + r]
+            for j in range(hidden):
+                hr[j] = sr[h2 + j] + b_hn[j]
+        _gru_candidate_step(gt, b, hn[a:z])
+        tanh(fns, gt[:, h2:], gt[:, h2:])
+        _gru_output_step(gt, hp, out[a:z])
+
+
+@numba.njit(nogil=True, cache=True, error_model="numpy")
+def gru_backward(fns, offsets, lo, hi, dh, gout, g, hn, prev, dg, w_hh):
+    """Backward through time of the GRU: ``dg`` (rows, 4H) receives the pre-activations'
+    gradients in the columns [n (input side), r, z, n (hidden side)]."""
+    hidden = dh.shape[1]
+    h = dh[lo:hi]
+    direct = np.empty((hi - lo, hidden), g.dtype)
+    for o in offsets:
+        a, z = o + lo, o + hi
+        e = dg[a:z]
+        _gru_backward_step(h, gout[a:z], g[a:z], hn[a:z], prev[a:z], e, direct)
+        gemm(fns, e[:, hidden:], w_hh, h)
+        for r in range(z - a):
+            hr, dr = h[r], direct[r]
+            for j in range(hidden):
+                hr[j] += dr[j]
 
 
 @numba.njit(nogil=True, cache=True, error_model="numpy")

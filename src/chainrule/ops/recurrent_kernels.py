@@ -8,15 +8,16 @@ stacked for that). Row layout and threading: see ``chainrule.ops._recurrent_step
 
 With numba (the ``fast`` extra, see :mod:`chainrule._jit`) each step's gate math between the
 GEMMs runs in the compiled kernels of ``chainrule.ops._recurrent_jit`` (``if fast:`` below);
-the NumPy code next to them is the reference they are tested against.
+the NumPy code next to them is the reference they are tested against. With MKL as well, a
+padded batch (every step as large as the first) runs each thread's whole sequence in one
+compiled call, GEMMs and tanh included (``loops``: ``chainrule.ops._recurrent_loops``).
 
-NOTE: measured on the LSTM benchmark step (batch 32, 64 steps, hidden 256), same process,
-reference vs compiled, busy 2-core machine (load 8-12) under ``chrt -f 1``: 74 -> 55 ms wall
-with the batch cut over two threads, 84 -> 74 ms CPU on one thread (GRU: 76 -> 49 ms wall,
-74 -> 61 ms CPU). The gate math itself went from ~17 to ~7 ms of CPU time; the rest of the
-step is GEMMs (per-step 39 ms, weight gradients 17 ms, input projection 3.5 ms on one
-thread). The wall time falls further than the CPU time: five NumPy calls per step less hold
-the GIL, so the two threads wait less for each other.
+NOTE: measured on the LSTM benchmark step (batch 32, 64 steps, hidden 256) in one process:
+step by step (the reference), 74 ms with the batch cut over two threads; with the compiled
+step kernels, 49-60 ms (the gate math went from ~17 to ~7 ms of CPU time, the rest being
+GEMMs); with whole sequences compiled, 32-38 ms (PyTorch: 30-54 ms in the same runs). Step by
+step, every NumPy call takes the GIL, so the two threads kept waiting for each other, and
+waking a waiting thread on the other core costs ~60 us in this VM. GRU: 73 -> 47 ms.
 
 Gate order and formulas are PyTorch's: LSTM (i, f, g, o), GRU (r, z, n) with
 ``n = tanh(W_in x + b_in + r * (W_hn h + b_hn))``.
@@ -59,8 +60,13 @@ class RNNSequence(Function):
             b = gate_bias(bias, None, hidden, x.dtype)
             out, prev = st.states(h0, hidden, x.dtype)
             w_t = np.ascontiguousarray(w_hh.T)
+            loops = compiled_loops(x.dtype, st)
 
             def run(lo, hi):
+                if loops is not None:
+                    loops.rnn_forward(loops.table(), st.offsets(), lo, hi, prev, w_t, g, b, relu,
+                                      out)
+                    return
                 tmp = np.empty((hi - lo, hidden), x.dtype)
                 for k, a, z in st.spans(lo, hi):
                     if not st.uniform:
@@ -91,8 +97,13 @@ class RNNSequence(Function):
             fast = _jit.enabled(out.dtype)
             if fast:
                 gout = np.ascontiguousarray(gout)
+            loops = compiled_loops(out.dtype, st)
 
             def run(lo, hi):
+                if loops is not None:
+                    loops.rnn_backward(loops.table(), st.offsets(backward=True), lo, hi, dh,
+                                       gout, out, ctx.relu, d, np.ascontiguousarray(w_hh))
+                    return
                 for _, a, z in st.spans(lo, hi, backward=True):
                     h, dt, y = dh[lo:lo + z - a], d[a:z], out[a:z]
                     if fast:
@@ -260,8 +271,14 @@ class GRUSequence(Function):
             w_t = np.multiply(w_hh.T, scale, order="C")
             out, prev = st.states(h0, hidden, x.dtype)
             hn = np.empty((st.N, hidden), x.dtype)  # W_hn h + b_hn of every step
+            loops = compiled_loops(x.dtype, st)
 
             def run(lo, hi):
+                if loops is not None:
+                    b_hn = np.zeros(hidden, x.dtype) if b_hh is None else b_hh[h2:]
+                    loops.gru_forward(loops.table(), st.offsets(), lo, hi, prev, w_t, g, b,
+                                      np.ascontiguousarray(b_hn), hn, out)
+                    return
                 tmp3 = np.empty((hi - lo, 3 * hidden), x.dtype)
                 tmp = np.empty((hi - lo, hidden), x.dtype)
                 for k, a, z in st.spans(lo, hi):
@@ -312,8 +329,13 @@ class GRUSequence(Function):
             fast = _jit.enabled(g.dtype)
             if fast:
                 gout = np.ascontiguousarray(gout)
+            loops = compiled_loops(g.dtype, st)
 
             def run(lo, hi):
+                if loops is not None:
+                    loops.gru_backward(loops.table(), st.offsets(backward=True), lo, hi, dh,
+                                       gout, g, hn, prev, dg, np.ascontiguousarray(w_hh))
+                    return
                 s1 = np.empty((hi - lo, hidden), g.dtype)
                 s2 = np.empty((hi - lo, 2 * hidden), g.dtype)
                 s3 = np.empty((hi - lo, hidden), g.dtype)
