@@ -123,6 +123,26 @@ def test_layer_matches_torch(mode, config, dtype):
     _check_grads(m, t, [x, *st], dtype)
 
 
+@pytest.mark.parametrize("path", ["fast", "reference"])
+@pytest.mark.parametrize("batch_first", [False, True])
+@pytest.mark.parametrize("mode", MODES)
+def test_an_empty_batch_matches_torch(mode, batch_first, path):
+    from chainrule import _jit
+
+    m, t = _pair(mode, "float32", I, H, num_layers=2, bidirectional=True,
+                 batch_first=batch_first)
+    shape = (0, T, I) if batch_first else (T, 0, I)
+    x = _leaf(np.zeros(shape, np.float32))
+    with _jit.reference() if path == "reference" else warnings.catch_warnings():
+        outs = _flat(m(x[0]))
+        _backward(outs)
+    touts = _flat(t(x[1]))
+    _backward(touts)
+    for k, (a, b) in enumerate(zip(outs, touts, strict=True)):
+        _same(a, b, "float32", f"output {k}")
+    _check_grads(m, t, [x], "float32")  # the weights' gradients: zeros of their shapes
+
+
 @pytest.mark.parametrize("mode", MODES)
 def test_eval_mode_and_zero_dropout_in_training_match_torch(mode):
     m, t = _pair(mode, "float64", I, H, num_layers=3, dropout=0.4)

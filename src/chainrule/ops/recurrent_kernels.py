@@ -53,7 +53,7 @@ class RNNSequence(Function):
         threads, ranges = plan(w_hh, st.B)
         with threads:
             hidden = w_hh.shape[1]
-            x2 = x.reshape(st.N, -1)
+            x2 = x.reshape(st.N, x.shape[-1])  # not -1: ambiguous for an empty batch
             bias = None if b_ih is None else b_ih + b_hh
             fast = _jit.enabled(x.dtype)
             g = project(x2, w_ih, None if fast else bias, None, ranges)
@@ -138,7 +138,7 @@ class LSTMSequence(Function):
         with threads:
             hidden = w_hh.shape[1]
             h1, h2, h3 = hidden, 2 * hidden, 3 * hidden
-            x2 = x.reshape(st.N, -1)
+            x2 = x.reshape(st.N, x.shape[-1])  # not -1: ambiguous for an empty batch
             scale = per_gate((0.5, 0.5, 1.0, 0.5), hidden, x.dtype)
             shift = 1 - scale
             bias = None if b_ih is None else b_ih + b_hh
@@ -259,7 +259,7 @@ class GRUSequence(Function):
         with threads:
             hidden = w_hh.shape[1]
             h1, h2 = hidden, 2 * hidden
-            x2 = x.reshape(st.N, -1)
+            x2 = x.reshape(st.N, x.shape[-1])  # not -1: ambiguous for an empty batch
             scale = per_gate((0.5, 0.5, 1.0), hidden, x.dtype)
             bias = None
             if b_ih is not None:
