@@ -90,3 +90,21 @@ def test_a_forked_child_starts_a_partner_of_its_own():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=120)
     assert out.stdout.strip() == "ok", out.stderr
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_a_pair_of_products_runs_one_on_each_thread(partner, dtype):
+    rng = np.random.default_rng(2)
+    g = rng.standard_normal((128, 256)).astype(dtype)  # a Linear layer's output gradient
+    x = rng.standard_normal((128, 512)).astype(dtype)  # its input
+    w = rng.standard_normal((256, 512)).astype(dtype)  # its weight
+    done = partner.partner().ctl[partner._DONE]
+    gx, gw = _mkl.matmul_pair(g, w, g.T, x)
+    tol = 1e-4 if dtype == "float32" else 1e-12
+    np.testing.assert_allclose(gx, g @ w, rtol=tol, atol=tol * 16)
+    np.testing.assert_allclose(gw, g.T @ x, rtol=tol, atol=tol * 16)
+    assert partner._partner.ctl[partner._DONE] == done + 1  # one whole product, not halves
+    with partner._partner.lock:  # partner busy (another thread's product): each on its own
+        gx2, gw2 = _mkl.matmul_pair(g, w, g.T, x)
+    np.testing.assert_allclose(gx2, gx, rtol=tol, atol=tol * 16)
+    np.testing.assert_allclose(gw2, gw, rtol=tol, atol=tol * 16)

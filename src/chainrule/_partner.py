@@ -1,21 +1,23 @@
-"""A partner thread that runs half of a large MKL product while the caller runs the other half.
+"""A partner thread that runs half of a large MKL product while the caller runs the other half
+(or one of a pair of products while the caller runs the other).
 
-Used by :func:`chainrule._mkl.matmul` when numba and MKL are both there (the ``fast`` extra).
+Used by :func:`chainrule._mkl.matmul` and ``matmul_pair`` when numba and MKL are both there
+(the ``fast`` extra).
 
 NOTE (why not ``ops/_threads``): waking a sleeping thread on the other core costs ~60 us each way
 in this VM (a futex wake is an interrupt between virtual CPUs). Handing one half of
 (128, 784) @ (784, 512) (850 us on one MKL thread, 530 us a half) to a sleeping worker took
 1,000-1,170 us in all, slower than OpenBLAS's own two threads (820-900 us); PyTorch's MKL keeps
 its OpenMP threads spinning between products (590 us). So does this partner: after a product it
-keeps polling for the next one for ``SPIN_NS`` (yielding its core to any other runnable thread
-each time round) before it sleeps on a lock. The hand-over is an int64 array, and the partner's
+keeps polling for the next one for ``SPIN_NS`` (2 ms, yielding its core to any other runnable
+thread each time round) before it sleeps on a lock. The hand-over is an int64 array, and the partner's
 loop and its call into MKL are compiled by numba, so it never waits for the GIL: the same
 product takes 630-700 us.
 
-The protocol (one product in flight; ``_lock`` keeps other threads out):
+The protocol (one product in flight; ``lock`` keeps other threads out):
 - the caller writes the job, then ``ctl[POSTED] += 1``; if the partner is asleep, it wakes it;
 - the partner runs the job, then sets ``ctl[DONE] = ctl[POSTED]``;
-- the partner decides to sleep under ``_sleep_lock``, after checking that nothing was posted,
+- the partner decides to sleep under ``sleep_lock``, after checking that nothing was posted,
   and the caller checks for sleep under the same lock after posting, so a job is never left
   with the partner asleep and the wake lock is released once per sleep.
 """
@@ -30,7 +32,11 @@ import numpy as np
 
 from chainrule._native import DGEMM, SCHED_YIELD, SGEMM, ccall, fence, now_ns, table
 
-SPIN_NS = 500_000  # how long the partner polls after a product before it sleeps
+# NOTE: how long the partner polls after a product before it sleeps. 0.5 ms was too short for
+# the gap between the MLP step's forward and backward products (asleep 43% of the time at the
+# second layer's backward); 2 ms: MLP step 1.19x -> 1.13x PyTorch, raw-op MLP 1.15x -> 1.08x
+# (A/B in one process), LeNet-5 and the Transformer unchanged. Intel's OpenMP spins 200 ms.
+SPIN_NS = 2_000_000
 _POSTED, _DONE, _ASLEEP = 0, 1, 2
 # job slots: dtype code (0 float32, 1 float64), then cblas_?gemm's arguments without the scalars
 _JOB = 13

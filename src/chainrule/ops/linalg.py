@@ -40,6 +40,8 @@ class MatMul(Function):
         na, nb = ctx.needs_input_grad
         ga = gb = None
         if a.ndim == 2 and b.ndim == 2:  # the common case, without reshapes
+            if na and nb:
+                return _mkl.matmul_pair(grad, b.T, a.T, grad)
             if na:
                 ga = _mkl.matmul(grad, b.T)
             if nb:
@@ -146,19 +148,24 @@ class Linear(Function):
     def backward(ctx, grad):
         x, w = ctx.x, ctx.w
         nx, nw, nb = ctx.needs_input_grad
-        gx = None
-        if nx:
-            gx = _batch_times_matrix(grad, w) if grad.ndim > 2 else _mkl.matmul(grad, w)
-        gw = gb = None
-        if nw or nb:
-            g2 = grad.reshape(-1, grad.shape[-1]) if grad.ndim != 2 else grad
-            if nw:
-                x2 = x.reshape(-1, x.shape[-1]) if x.ndim != 2 else x
+        # as matrices: every leading dim of the input is a row (not -1: ambiguous when empty)
+        rows = math.prod(grad.shape[:-1])
+        g2 = grad.reshape(rows, grad.shape[-1])
+        gx = gw = gb = None
+        if nw:
+            x2 = x.reshape(rows, x.shape[-1])
+            if nx:  # the two products side by side
+                gx, gw = _mkl.matmul_pair(g2, w, g2.T, x2)
+            else:
                 gw = _mkl.matmul(g2.T, x2)
-            if nb:
-                # NOTE: the column sums as a GEMV with a ones vector: BLAS accumulates in blocks,
-                # ~3x faster than NumPy's axis-0 sum on (2048, 128) and more accurate.
-                gb = np.ones(g2.shape[0], dtype=g2.dtype) @ g2
+        elif nx:
+            gx = _mkl.matmul(g2, w)
+        if gx is not None:
+            gx = gx.reshape(x.shape)
+        if nb:
+            # NOTE: the column sums as a GEMV with a ones vector: BLAS accumulates in blocks,
+            # ~3x faster than NumPy's axis-0 sum on (2048, 128) and more accurate.
+            gb = np.ones(g2.shape[0], dtype=g2.dtype) @ g2
         return gx, gw, gb
 
 
