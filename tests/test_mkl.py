@@ -119,7 +119,7 @@ def test_out_receives_the_product_also_as_a_row_strided_view(compiled_vs_referen
     assert (fast[:, :5] == 7).all() and (fast[:, 305:] == 7).all()
 
 
-@pytest.mark.parametrize("shape", [(300, 200, 250), (20, 300, 900)])  # rows cut, columns cut
+@pytest.mark.parametrize("shape", [(300, 200, 250), (128, 300, 900), (20, 300, 900)])
 @pytest.mark.parametrize("where", ["partner", "worker", "nested"])
 def test_big_products_are_split_over_two_threads_and_chunks_call_mkl_once(monkeypatch, shape,
                                                                           where):
@@ -148,10 +148,11 @@ def test_big_products_are_split_over_two_threads_and_chunks_call_mkl_once(monkey
         job = _partner._partner.job
         calls.append(tuple(int(v) for v in job[4:7]))
     halves = sorted(calls)
-    cut = -(-m // 2) if m >= n else -(-n // 2)
+    by_rows = m >= 2 * _mkl._MIN_HALF_ROWS or m >= n
+    cut = -(-m // 2) if by_rows else -(-n // 2)
     if where == "nested":
         assert calls == [(m, n, k)]
-    elif m >= n:
+    elif by_rows:
         assert halves == sorted([(cut, n, k), (m - cut, n, k)])
     else:
         assert halves == sorted([(m, cut, k), (m, n - cut, k)])
@@ -177,7 +178,7 @@ def test_medium_products_go_to_the_partner_or_else_stay_with_openblas(monkeypatc
     np.testing.assert_array_equal(_mkl.matmul(a, b), np.full((128, 512), 784, np.float32))
     # 51M multiply-adds: halves with the spinning partner beat OpenBLAS's threads, which beat
     # halves handed to a sleeping worker
-    assert calls == ([(128, 256, 784)] if numba else [])
+    assert calls == ([(64, 512, 784)] if numba else [])
 
 
 def test_small_products_take_one_mkl_call_on_the_calling_thread(monkeypatch):

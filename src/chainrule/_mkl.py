@@ -16,7 +16,7 @@ takes the products that one thread does best: those inside a chunk of our own th
 (``ops/_threads.py``: conv, attention, feed-forward) and small ones (below ~8M multiply-adds:
 LeNet-5's Linear layers, whose OpenBLAS threads otherwise wake and spin against the conv
 threads: LeNet step 8.9 ms with MKL there, 14.5 ms with OpenBLAS). From 8M multiply-adds on,
-a product outside our threads is cut in two halves (rows, or columns when there are fewer rows):
+a product outside our threads is cut in two halves (rows, or columns when there are few rows):
 with numba, the caller runs one half and a spinning partner thread the other
 (:mod:`chainrule._partner`; (128, 784) @ (784, 512): 600-700 us, OpenBLAS's own two threads
 800-900 us, PyTorch 570 us). Without numba, only from 2^27 on, the second half going to a
@@ -44,6 +44,7 @@ _ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
 _MIN_WORK = 1 << 21
 
 _SINGLE_WORK = 1 << 23  # multiply-adds below which one MKL call on this thread wins
+_MIN_HALF_ROWS = 32  # a product is cut by rows when each half gets at least this many
 _SPLIT_WORK = 1 << 27  # without numba, multiply-adds from which halves beat OpenBLAS (above)
 _MKL_THREADING_SEQUENTIAL = 1
 _COMPILED_CALLS = ("cblas_sgemm", "cblas_dgemm", "vsTanh", "vdTanh")  # see _native
@@ -207,11 +208,18 @@ def _with_partner(mine: tuple, theirs: tuple) -> bool:
 
 def _split(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
     """out = a @ b as two halves on two threads: halves of the rows, or of the columns when
-    there are fewer rows than columns (views keep the operands' strides). The second half goes
-    to the spinning partner thread (:mod:`chainrule._partner`) when numba is there, otherwise
-    to a worker of ``ops/_threads``."""
+    there are few rows and more columns (views keep the operands' strides). The second half
+    goes to the spinning partner thread (:mod:`chainrule._partner`) when numba is there,
+    otherwise to a worker of ``ops/_threads``.
+
+    NOTE: cutting the rows wins wherever each half keeps a few dozen: measured with the partner
+    (us, rows / columns / PyTorch): (128, 512) @ (512, 256) 255 / 358 / 202, (128, 784) @
+    (784, 512) 657 / 835 / 614, (64, 4096) @ (4096, 256) 1,057 / 1,612 / 875, (2048, 128) @
+    (128, 512) 1,082 / 1,261 / 1,106; the backward's products tie. With 32 rows, an LSTM step's
+    (32, 256) @ (256, 1024), columns win (156 / 187).
+    """
     m, n = out.shape
-    if m >= n:
+    if m >= _MIN_HALF_ROWS * 2 or m >= n:
         cut = -(-m // 2)
         halves = [(a[:cut], b, out[:cut]), (a[cut:], b, out[cut:])]
     else:

@@ -10,9 +10,9 @@ in this VM (a futex wake is an interrupt between virtual CPUs). Handing one half
 1,000-1,170 us in all, slower than OpenBLAS's own two threads (820-900 us); PyTorch's MKL keeps
 its OpenMP threads spinning between products (590 us). So does this partner: after a product it
 keeps polling for the next one for ``SPIN_NS`` (2 ms, yielding its core to any other runnable
-thread each time round) before it sleeps on a lock. The hand-over is an int64 array, and the partner's
-loop and its call into MKL are compiled by numba, so it never waits for the GIL: the same
-product takes 630-700 us.
+thread each time round) before it sleeps on a lock. The hand-over is an int64 array, and the
+partner's loop and its call into MKL are compiled by numba, so it never waits for the GIL: the
+same product takes 600-700 us.
 
 The protocol (one product in flight; ``lock`` keeps other threads out):
 - the caller writes the job, then ``ctl[POSTED] += 1``; if the partner is asleep, it wakes it;
