@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import chainrule as cr
-from chainrule import _jit, nn
+from chainrule import _jit, _mkl, nn
 from chainrule.nn.utils import rnn as U
 from chainrule.ops import _recurrent_jit as jit
 
@@ -77,6 +77,20 @@ def _run(mode, dtype, *, scale=1.0, state=False, packed=False, batch=B, loss="we
 def test_layers_compiled_match_reference(compiled_vs_reference, mode, dtype, options):
     fast, _ = compiled_vs_reference(lambda: _run(mode, dtype, **options), **TOL[dtype])
     assert all(np.isfinite(a).all() for a in fast)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("mode", list(MODES))
+def test_step_kernels_without_mkl_match_reference(compiled_vs_reference, monkeypatch, mode,
+                                                  dtype):
+    # numba without MKL (not x86-64 Linux): the step kernels between NumPy's GEMMs and tanh
+    monkeypatch.setattr(_mkl, "_gemm", None)
+    monkeypatch.setattr(_mkl, "_tried", True)
+    for options in (dict(num_layers=2, bidirectional=True, state=True),
+                    dict(num_layers=2, bidirectional=True, packed=True, state=True)):
+        fast, _ = compiled_vs_reference(lambda: _run(mode, dtype, **options),  # noqa: B023
+                                        **TOL[dtype])
+        assert all(np.isfinite(a).all() for a in fast)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -155,15 +169,18 @@ def test_the_compiled_kernels_are_the_path_taken(monkeypatch):
         monkeypatch.setattr(jit, name, lambda *a, _k=k, _n=name: (calls.append(_n), _k(*a)))
     whole = {f"{kind}_{way}" for kind in ("rnn", "lstm", "gru") for way in ("forward",
                                                                             "backward")}
-    for name in whole:  # padded batches: whole sequences in one compiled call
+    for name in whole:  # with MKL: whole sequences in one compiled call, padded or packed
         k = getattr(loops, name)
         monkeypatch.setattr(loops, name, lambda *a, _k=k, _n=name: (calls.append(_n), _k(*a)))
+    for packed in (False, True):
+        for mode in MODES:
+            _run(mode, np.float32, packed=packed)
+        assert set(calls) == whole
+        calls.clear()
+    monkeypatch.setattr(_mkl, "_gemm", None)  # numba without MKL: step by step
+    monkeypatch.setattr(_mkl, "_tried", True)
     for mode in MODES:
         _run(mode, np.float32)
-    assert set(calls) == whole
-    calls.clear()
-    for mode in MODES:  # packed: steps of different sizes, step by step
-        _run(mode, np.float32, packed=True)
     assert set(calls) == names
     calls.clear()
     with _jit.reference():

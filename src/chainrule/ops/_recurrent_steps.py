@@ -91,13 +91,13 @@ def plan(w_hh: np.ndarray, batch: int) -> tuple[AbstractContextManager, list[tup
     return (nullcontext() if large else _OpenBLAS.single_threaded()), [(0, batch)]
 
 
-def compiled_loops(dtype, st: Steps):
+def compiled_loops(dtype):
     """The module that runs a whole recurrence per thread in compiled code
     (:mod:`chainrule.ops._recurrent_loops`) when it applies - numba and MKL there, a float
-    dtype, every step as large as the first - else None."""
+    dtype - else None."""
     from chainrule import _jit, _mkl
 
-    if not (st.uniform and _jit.enabled(dtype) and _mkl.available()):
+    if not (_jit.enabled(dtype) and _mkl.available()):
         return None
     from chainrule.ops import _recurrent_loops
 
@@ -180,10 +180,15 @@ class Steps:
         first[...] = 0 if init is None else init
         return out, prev
 
-    def offsets(self, backward: bool = False) -> np.ndarray:
-        """The first row of every step, in processing order (reversed with ``backward``)."""
-        rows = [o for o, _ in self.rows]
-        return np.array(rows[::-1] if backward else rows, np.int64)
+    def table(self, backward: bool = False) -> np.ndarray:
+        """``rows`` as an (steps, 2) int64 array of (first row, batch size), in processing
+        order (reversed with ``backward``), for the compiled loops."""
+        rows = self.rows[::-1] if backward else self.rows
+        return np.array(rows, np.int64).reshape(len(rows), 2)
+
+    def init(self, state: np.ndarray | None, hidden: int, dtype) -> np.ndarray:
+        """An initial state as the compiled loops take it: the given one, or zeros."""
+        return np.zeros((self.B, hidden), dtype) if state is None else state
 
     def spans(self, lo: int, hi: int, backward: bool = False) -> Iterator[tuple[int, int, int]]:
         """``(k, a, z)`` for every step ``k`` (last first with ``backward``) that has rows among

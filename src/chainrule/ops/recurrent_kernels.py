@@ -60,12 +60,12 @@ class RNNSequence(Function):
             b = gate_bias(bias, None, hidden, x.dtype)
             out, prev = st.states(h0, hidden, x.dtype)
             w_t = np.ascontiguousarray(w_hh.T)
-            loops = compiled_loops(x.dtype, st)
+            loops = compiled_loops(x.dtype)
 
             def run(lo, hi):
                 if loops is not None:
-                    loops.rnn_forward(loops.table(), st.offsets(), lo, hi, prev, w_t, g, b, relu,
-                                      out)
+                    loops.rnn_forward(loops.table(), st.table(), lo, hi, not st.uniform,
+                                      st.init(h0, hidden, x.dtype), prev, w_t, g, b, relu, out)
                     return
                 tmp = np.empty((hi - lo, hidden), x.dtype)
                 for k, a, z in st.spans(lo, hi):
@@ -97,11 +97,11 @@ class RNNSequence(Function):
             fast = _jit.enabled(out.dtype)
             if fast:
                 gout = np.ascontiguousarray(gout)
-            loops = compiled_loops(out.dtype, st)
+            loops = compiled_loops(out.dtype)
 
             def run(lo, hi):
                 if loops is not None:
-                    loops.rnn_backward(loops.table(), st.offsets(backward=True), lo, hi, dh,
+                    loops.rnn_backward(loops.table(), st.table(backward=True), lo, hi, dh,
                                        gout, out, ctx.relu, d, np.ascontiguousarray(w_hh))
                     return
                 for _, a, z in st.spans(lo, hi, backward=True):
@@ -150,12 +150,13 @@ class LSTMSequence(Function):
             cout, cprev = st.states(c0, hidden, x.dtype)
             tc = np.empty((st.N, hidden), x.dtype)
 
-            loops = compiled_loops(x.dtype, st)
+            loops = compiled_loops(x.dtype)
 
             def run(lo, hi):
                 if loops is not None:
-                    loops.lstm_forward(loops.table(), st.offsets(), lo, hi, prev, w_t, g, b,
-                                       scale, shift, cprev, cout, tc, out)
+                    loops.lstm_forward(loops.table(), st.table(), lo, hi, not st.uniform,
+                                       st.init(h0, hidden, x.dtype), st.init(c0, hidden, x.dtype),
+                                       prev, w_t, g, b, scale, shift, cprev, cout, tc, out)
                     return
                 tmp4 = np.empty((hi - lo, 4 * hidden), x.dtype)
                 tmp = np.empty((hi - lo, hidden), x.dtype)
@@ -203,11 +204,11 @@ class LSTMSequence(Function):
             fast = _jit.enabled(g.dtype)
             if fast:
                 gout = np.ascontiguousarray(gout)
-            loops = compiled_loops(g.dtype, st)
+            loops = compiled_loops(g.dtype)
 
             def run(lo, hi):
                 if loops is not None:
-                    loops.lstm_backward(loops.table(), st.offsets(backward=True), lo, hi, dh,
+                    loops.lstm_backward(loops.table(), st.table(backward=True), lo, hi, dh,
                                         gout, g, tc, cprev, dc, d, np.ascontiguousarray(w_hh))
                     return
                 if fast:
@@ -271,12 +272,13 @@ class GRUSequence(Function):
             w_t = np.multiply(w_hh.T, scale, order="C")
             out, prev = st.states(h0, hidden, x.dtype)
             hn = np.empty((st.N, hidden), x.dtype)  # W_hn h + b_hn of every step
-            loops = compiled_loops(x.dtype, st)
+            loops = compiled_loops(x.dtype)
 
             def run(lo, hi):
                 if loops is not None:
                     b_hn = np.zeros(hidden, x.dtype) if b_hh is None else b_hh[h2:]
-                    loops.gru_forward(loops.table(), st.offsets(), lo, hi, prev, w_t, g, b,
+                    loops.gru_forward(loops.table(), st.table(), lo, hi, not st.uniform,
+                                      st.init(h0, hidden, x.dtype), prev, w_t, g, b,
                                       np.ascontiguousarray(b_hn), hn, out)
                     return
                 tmp3 = np.empty((hi - lo, 3 * hidden), x.dtype)
@@ -329,11 +331,11 @@ class GRUSequence(Function):
             fast = _jit.enabled(g.dtype)
             if fast:
                 gout = np.ascontiguousarray(gout)
-            loops = compiled_loops(g.dtype, st)
+            loops = compiled_loops(g.dtype)
 
             def run(lo, hi):
                 if loops is not None:
-                    loops.gru_backward(loops.table(), st.offsets(backward=True), lo, hi, dh,
+                    loops.gru_backward(loops.table(), st.table(backward=True), lo, hi, dh,
                                        gout, g, hn, prev, dg, np.ascontiguousarray(w_hh))
                     return
                 s1 = np.empty((hi - lo, hidden), g.dtype)
