@@ -65,6 +65,18 @@ def _link(rows, k, lo, hi, prev, out, init):
 
 
 @numba.njit(nogil=True, cache=True, error_model="numpy")
+def _step_start(fns, rows, k, lo, hi, linked, h0, prev, out, w_t, tmp):
+    """Step ``k``'s rows ``a:z`` (none when a >= z), the states it starts from linked in
+    (packed batches) and their product with the recurrent weights into ``tmp[:z - a]``."""
+    a, z = _rows(rows, k, lo, hi)
+    if a < z:
+        if linked:
+            _link(rows, k, lo, hi, prev, out, h0)
+        gemm(fns, prev[a:z], w_t, tmp[:z - a])
+    return a, z
+
+
+@numba.njit(nogil=True, cache=True, error_model="numpy")
 def rnn_forward(fns, rows, lo, hi, linked, h0, prev, w_t, g, b, relu, out):
     """The Elman forward over the steps ``rows`` for the batch positions ``[lo, hi)``
     (arguments as for :func:`lstm_forward`)."""
@@ -72,14 +84,11 @@ def rnn_forward(fns, rows, lo, hi, linked, h0, prev, w_t, g, b, relu, out):
     tmp = np.empty((hi - lo, hidden), g.dtype)
     zero = g.dtype.type(0)
     for k in range(rows.shape[0]):
-        a, z = _rows(rows, k, lo, hi)
+        a, z = _step_start(fns, rows, k, lo, hi, linked, h0, prev, out, w_t, tmp)
         if a >= z:
             continue
-        if linked:
-            _link(rows, k, lo, hi, prev, out, h0)
-        gt, s = g[a:z], tmp[:z - a]
-        gemm(fns, prev[a:z], w_t, s)
-        _add_bias_rows(gt, s, b)
+        gt = g[a:z]
+        _add_bias_rows(gt, tmp[:z - a], b)
         if relu:
             for r in range(z - a):
                 gr, hr = gt[r], out[a + r]
@@ -115,15 +124,13 @@ def lstm_forward(fns, rows, lo, hi, linked, h0, c0, prev, w_t, g, b, scale, shif
     hidden = out.shape[1]
     tmp = np.empty((hi - lo, 4 * hidden), g.dtype)
     for k in range(rows.shape[0]):
-        a, z = _rows(rows, k, lo, hi)
+        a, z = _step_start(fns, rows, k, lo, hi, linked, h0, prev, out, w_t, tmp)
         if a >= z:
             continue
         if linked:
-            _link(rows, k, lo, hi, prev, out, h0)
             _link(rows, k, lo, hi, cprev, cout, c0)
-        gt, s = g[a:z], tmp[:z - a]
-        gemm(fns, prev[a:z], w_t, s)
-        _add_bias_rows(gt, s, b)
+        gt = g[a:z]
+        _add_bias_rows(gt, tmp[:z - a], b)
         tanh(fns, gt, gt)
         _lstm_cell_step(gt, scale, shift, cprev[a:z], cout[a:z])
         tanh(fns, cout[a:z], tc[a:z])
@@ -156,13 +163,10 @@ def gru_forward(fns, rows, lo, hi, linked, h0, prev, w_t, g, b, b_hn, hn, out):
     h2 = 2 * hidden
     tmp = np.empty((hi - lo, 3 * hidden), g.dtype)
     for k in range(rows.shape[0]):
-        a, z = _rows(rows, k, lo, hi)
+        a, z = _step_start(fns, rows, k, lo, hi, linked, h0, prev, out, w_t, tmp)
         if a >= z:
             continue
-        if linked:
-            _link(rows, k, lo, hi, prev, out, h0)
         gt, hp, s = g[a:z], prev[a:z], tmp[:z - a]
-        gemm(fns, hp, w_t, s)
         _add_bias_rows(gt, s, b[:h2])
         tanh(fns, gt[:, :h2], gt[:, :h2])
         for r in range(z - a):
