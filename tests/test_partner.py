@@ -108,3 +108,21 @@ def test_a_pair_of_products_runs_one_on_each_thread(partner, dtype):
         gx2, gw2 = _mkl.matmul_pair(g, w, g.T, x)
     np.testing.assert_allclose(gx2, gx, rtol=tol, atol=tol * 16)
     np.testing.assert_allclose(gw2, gw, rtol=tol, atol=tol * 16)
+
+
+def test_the_partner_stops_spinning_when_our_worker_threads_start(partner, monkeypatch):
+    from chainrule.ops import _threads
+
+    monkeypatch.setattr(partner, "SPIN_NS", 60 * 10**9)  # would spin for a minute
+    a = np.ones((200, 300), np.float32)
+    b = np.ones((300, 400), np.float32)
+    np.testing.assert_array_equal(_mkl.matmul(a, b), np.full((200, 400), 300, np.float32))
+    time.sleep(0.05)  # the partner still on the SPIN_NS it had; a fresh product for the new one
+    _mkl.matmul(a, b)
+    assert not partner._partner.ctl[partner._ASLEEP]
+    _threads._each(2, lambda lo, hi, slot: None)  # a chunked op wakes a worker
+    deadline = time.monotonic() + 10
+    while not partner._partner.ctl[partner._ASLEEP]:
+        assert time.monotonic() < deadline, "the partner kept spinning"
+        time.sleep(0.001)
+    np.testing.assert_array_equal(_mkl.matmul(a, b), np.full((200, 400), 300, np.float32))

@@ -6,18 +6,18 @@ LSTM step runs alongside as a reference: the input projection in one GEMM, one G
 with all gates, in-place gate math and the weight gradients as one GEMM over all steps. It is
 the floor for a NumPy framework, so the ratio says what chainrule's layer adds on top.
 
-chainrule cuts the batch into two 16-row halves that run their whole recurrence on two threads,
-one BLAS thread each, and the GEMMs over all steps in two blocks (see
-``chainrule.ops._recurrent_steps.plan``); the reference runs everything on one BLAS thread, so
-it is the single-core floor. PyTorch uses its default threads.
+chainrule cuts the batch into two 16-row halves that run their whole recurrence on two threads
+(see ``chainrule.ops._recurrent_steps.plan``), and the GEMMs over all steps in two blocks; the
+reference runs everything on one BLAS thread, so it is the single-core floor. PyTorch uses its
+default threads.
 
-Where chainrule's LSTM step goes with the compiled gate kernels (the ``fast`` extra; CPU time
+Where chainrule's LSTM step went with the compiled gate kernels (the ``fast`` extra; CPU time
 on one thread, session 3): per-step GEMMs 39 ms (forward and backward), weight-gradient GEMMs
-18 ms, input projection 3.4 ms (4.4 ms on the NumPy path, which adds the bias in a pass of its
-own), gate math ~8 ms (~19 ms on the NumPy path: backward kernel 3.1, NumPy's tanh 2.0, bias
-rows 1.5, cell kernel 1.0). Of ~74 ms, ~60 are GEMMs. Cut in two, the recurrences cost ~25%
-more CPU time in all (two 16-row GEMMs per step read the weight matrix twice) but run on both
-cores.
+18 ms, input projection 3.4 ms, gate math ~8 ms; of ~74 ms, ~60 were GEMMs. Run step by step,
+every NumPy call of the two halves took the GIL, so they kept waiting for each other (and a
+wake-up costs ~60 us in this VM): 49-60 ms wall. Since session 4 each half runs its whole
+sequence in one compiled call that calls MKL's GEMM and tanh and never takes the GIL
+(``chainrule.ops._recurrent_loops``): 32-38 ms wall, about PyTorch's time.
 """
 
 from __future__ import annotations

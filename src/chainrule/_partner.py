@@ -37,7 +37,7 @@ from chainrule._native import DGEMM, SCHED_YIELD, SGEMM, ccall, fence, now_ns, t
 # second layer's backward); 2 ms: MLP step 1.19x -> 1.13x PyTorch, raw-op MLP 1.15x -> 1.08x
 # (A/B in one process), LeNet-5 and the Transformer unchanged. Intel's OpenMP spins 200 ms.
 SPIN_NS = 2_000_000
-_POSTED, _DONE, _ASLEEP = 0, 1, 2
+_POSTED, _DONE, _ASLEEP, _QUIET = 0, 1, 2, 3
 # job slots: dtype code (0 float32, 1 float64), then cblas_?gemm's arguments without the scalars
 _JOB = 13
 
@@ -70,7 +70,7 @@ def _serve(ctl, job, fns, spin_ns):
             fence()
             ctl[_DONE] = posted
             idle_since = now_ns(fns, ts)
-        elif now_ns(fns, ts) - idle_since > spin_ns:
+        elif ctl[_QUIET] or now_ns(fns, ts) - idle_since > spin_ns:
             return
         else:
             ccall(fns[SCHED_YIELD])  # sched_yield: let any other runnable thread have this core
@@ -90,7 +90,7 @@ class _Partner:
         import threading
 
         self.fns = table()
-        self.ctl = np.zeros(3, np.int64)
+        self.ctl = np.zeros(4, np.int64)
         self.job = np.zeros(_JOB, np.int64)
         self.pid = os.getpid()
         self.lock = _thread.allocate_lock()  # one caller at a time
@@ -112,6 +112,7 @@ class _Partner:
     def post(self, code: int, args: tuple[int, ...]) -> int:
         """Hand the partner one GEMM (``args``: cblas_?gemm's without alpha and beta)."""
         ctl = self.ctl
+        ctl[_QUIET] = 0
         self.job[0] = code
         self.job[1:] = args
         seq = int(ctl[_DONE]) + 1
@@ -127,6 +128,17 @@ class _Partner:
 
 
 _partner: _Partner | None = None
+
+
+def quiet() -> None:
+    """Ask a spinning partner to sleep now (the next product wakes it again).
+
+    NOTE: called when ``ops/_threads`` is about to wake its workers. A partner spinning on one
+    core keeps that core busy in the scheduler's eyes, so a woken worker may be placed on the
+    caller's core instead, and the two share it while the partner spins alone on the other.
+    """
+    if _partner is not None and _partner.pid == os.getpid():
+        _partner.ctl[_QUIET] = 1
 
 
 def partner() -> _Partner:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import _thread
 import functools
 import os
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -107,6 +108,9 @@ def _chunked(n: int, item_bytes: int, work: Callable[[int, int, int], None]) -> 
                 run(slot)
             return
         try:
+            partner = sys.modules.get("chainrule._partner")  # loaded by a big product (_mkl)
+            if partner is not None:
+                partner.quiet()  # let our workers have the other core
             workers = _workers(threads - 1)
             for slot, worker in enumerate(workers, 1):
                 worker.start(functools.partial(run, slot))
