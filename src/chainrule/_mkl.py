@@ -195,7 +195,7 @@ def _with_partner(mine: tuple, theirs: tuple) -> bool:
     try:
         a, b, out, ta, tb, to = theirs
         seq = partner.post(0 if a.dtype == np.float32 else 1, (
-            _ROW_MAJOR, ta[0], tb[0], out.shape[0], out.shape[1], a.shape[1],
+            ta[0], tb[0], out.shape[0], out.shape[1], a.shape[1],
             _address(a), ta[1], _address(b), tb[1], _address(out), to[1]))
         try:
             _gemm_call(*mine)

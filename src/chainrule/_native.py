@@ -72,6 +72,21 @@ def now_ns(fns, ts):
 
 
 @numba.njit(nogil=True, cache=True)
+def gemm_raw(fns, double, ta, tb, m, n, k, a, lda, b, ldb, c, ldc):
+    """c = a @ b by cblas_?gemm (row-major; ``ta``/``tb`` CBLAS transpose flags, ``a``, ``b``,
+    ``c`` addresses): cblas_dgemm if ``double``, else cblas_sgemm."""
+    # NOTE: one call per dtype: a variable holding float32 in one branch and float64 in the
+    # other would be unified to float64, and cblas_sgemm would read garbage for alpha and beta.
+    i = np.int32
+    if double:
+        ccall(fns[DGEMM], i(_ROW_MAJOR), i(ta), i(tb), i(m), i(n), i(k), np.float64(1.0),
+              a, i(lda), b, i(ldb), np.float64(0.0), c, i(ldc))
+    else:
+        ccall(fns[SGEMM], i(_ROW_MAJOR), i(ta), i(tb), i(m), i(n), i(k), np.float32(1.0),
+              a, i(lda), b, i(ldb), np.float32(0.0), c, i(ldc))
+
+
+@numba.njit(nogil=True, cache=True)
 def gemm(fns, a, b, out):
     """``out = a @ b`` by MKL, for 2-D arrays of one float dtype whose rows are unit-strided
     (C-contiguous arrays and row ranges of them)."""
@@ -79,19 +94,10 @@ def gemm(fns, a, b, out):
     n = b.shape[1]
     if m == 0 or n == 0:
         return
-    i = np.int32
     item = a.itemsize
-    lda = i(max(1, a.strides[0] // item))
-    ldb = i(max(1, b.strides[0] // item))
-    ldc = i(max(1, out.strides[0] // item))
-    if item == 4:
-        ccall(fns[SGEMM], i(_ROW_MAJOR), i(_NO_TRANS), i(_NO_TRANS), i(m), i(n), i(k),
-              np.float32(1.0), a.ctypes.data, lda, b.ctypes.data, ldb, np.float32(0.0),
-              out.ctypes.data, ldc)
-    else:
-        ccall(fns[DGEMM], i(_ROW_MAJOR), i(_NO_TRANS), i(_NO_TRANS), i(m), i(n), i(k),
-              np.float64(1.0), a.ctypes.data, lda, b.ctypes.data, ldb, np.float64(0.0),
-              out.ctypes.data, ldc)
+    gemm_raw(fns, item == 8, _NO_TRANS, _NO_TRANS, m, n, k,
+             a.ctypes.data, max(1, a.strides[0] // item), b.ctypes.data,
+             max(1, b.strides[0] // item), out.ctypes.data, max(1, out.strides[0] // item))
 
 
 @numba.njit(nogil=True, cache=True)

@@ -30,7 +30,7 @@ import os
 import numba
 import numpy as np
 
-from chainrule._native import DGEMM, SCHED_YIELD, SGEMM, ccall, fence, now_ns, table
+from chainrule._native import SCHED_YIELD, ccall, fence, gemm_raw, now_ns, table
 
 # NOTE: how long the partner polls after a product before it sleeps. 0.5 ms was too short for
 # the gap between the MLP step's forward and backward products (asleep 43% of the time at the
@@ -38,23 +38,8 @@ from chainrule._native import DGEMM, SCHED_YIELD, SGEMM, ccall, fence, now_ns, t
 # (A/B in one process), LeNet-5 and the Transformer unchanged. Intel's OpenMP spins 200 ms.
 SPIN_NS = 2_000_000
 _POSTED, _DONE, _ASLEEP, _QUIET = 0, 1, 2, 3
-# job slots: dtype code (0 float32, 1 float64), then cblas_?gemm's arguments without the scalars
-_JOB = 13
-
-
-@numba.njit(nogil=True, cache=True)
-def _run(job, fns):
-    # NOTE: one call per dtype: a variable holding float32 in one branch and float64 in the
-    # other would be unified to float64, and cblas_sgemm would read garbage for alpha and beta.
-    i = np.int32
-    if job[0] == 0:
-        ccall(fns[SGEMM], i(job[1]), i(job[2]), i(job[3]), i(job[4]), i(job[5]), i(job[6]),
-              np.float32(1.0), job[7], i(job[8]), job[9], i(job[10]), np.float32(0.0),
-              job[11], i(job[12]))
-    else:
-        ccall(fns[DGEMM], i(job[1]), i(job[2]), i(job[3]), i(job[4]), i(job[5]), i(job[6]),
-              np.float64(1.0), job[7], i(job[8]), job[9], i(job[10]), np.float64(0.0),
-              job[11], i(job[12]))
+# job slots: dtype code (0 float32, 1 float64), then _native.gemm_raw's arguments
+_JOB = 12
 
 
 @numba.njit(nogil=True, cache=True)
@@ -66,7 +51,8 @@ def _serve(ctl, job, fns, spin_ns):
         posted = ctl[_POSTED]
         if posted != ctl[_DONE]:
             fence()
-            _run(job, fns)
+            gemm_raw(fns, job[0] == 1, job[1], job[2], job[3], job[4], job[5], job[6], job[7],
+                     job[8], job[9], job[10], job[11])
             fence()
             ctl[_DONE] = posted
             idle_since = now_ns(fns, ts)
@@ -110,7 +96,8 @@ class _Partner:
             self.wake.acquire()
 
     def post(self, code: int, args: tuple[int, ...]) -> int:
-        """Hand the partner one GEMM (``args``: cblas_?gemm's without alpha and beta)."""
+        """Hand the partner one GEMM (``args``: :func:`chainrule._native.gemm_raw`'s from
+        ``ta`` on)."""
         ctl = self.ctl
         ctl[_QUIET] = 0
         self.job[0] = code

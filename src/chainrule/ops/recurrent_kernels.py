@@ -61,11 +61,12 @@ class RNNSequence(Function):
             out, prev = st.states(h0, hidden, x.dtype)
             w_t = np.ascontiguousarray(w_hh.T)
             loops = compiled_loops(x.dtype)
+            if loops is not None:
+                args = (not st.uniform, st.init(h0, hidden, x.dtype), prev, w_t, g, b, relu, out)
 
             def run(lo, hi):
                 if loops is not None:
-                    loops.rnn_forward(loops.table(), st.table(), lo, hi, not st.uniform,
-                                      st.init(h0, hidden, x.dtype), prev, w_t, g, b, relu, out)
+                    loops.rnn_forward(loops.table(), st.table(), lo, hi, *args)
                     return
                 tmp = np.empty((hi - lo, hidden), x.dtype)
                 for k, a, z in st.spans(lo, hi):
@@ -98,11 +99,12 @@ class RNNSequence(Function):
             if fast:
                 gout = np.ascontiguousarray(gout)
             loops = compiled_loops(out.dtype)
+            if loops is not None:
+                args = (dh, gout, out, ctx.relu, d, np.ascontiguousarray(w_hh))
 
             def run(lo, hi):
                 if loops is not None:
-                    loops.rnn_backward(loops.table(), st.table(backward=True), lo, hi, dh,
-                                       gout, out, ctx.relu, d, np.ascontiguousarray(w_hh))
+                    loops.rnn_backward(loops.table(), st.table(backward=True), lo, hi, *args)
                     return
                 for _, a, z in st.spans(lo, hi, backward=True):
                     h, dt, y = dh[lo:lo + z - a], d[a:z], out[a:z]
@@ -151,12 +153,13 @@ class LSTMSequence(Function):
             tc = np.empty((st.N, hidden), x.dtype)
 
             loops = compiled_loops(x.dtype)
+            if loops is not None:
+                args = (not st.uniform, st.init(h0, hidden, x.dtype), st.init(c0, hidden, x.dtype),
+                        prev, w_t, g, b, scale, shift, cprev, cout, tc, out)
 
             def run(lo, hi):
                 if loops is not None:
-                    loops.lstm_forward(loops.table(), st.table(), lo, hi, not st.uniform,
-                                       st.init(h0, hidden, x.dtype), st.init(c0, hidden, x.dtype),
-                                       prev, w_t, g, b, scale, shift, cprev, cout, tc, out)
+                    loops.lstm_forward(loops.table(), st.table(), lo, hi, *args)
                     return
                 tmp4 = np.empty((hi - lo, 4 * hidden), x.dtype)
                 tmp = np.empty((hi - lo, hidden), x.dtype)
@@ -205,11 +208,12 @@ class LSTMSequence(Function):
             if fast:
                 gout = np.ascontiguousarray(gout)
             loops = compiled_loops(g.dtype)
+            if loops is not None:
+                args = (dh, gout, g, tc, cprev, dc, d, np.ascontiguousarray(w_hh))
 
             def run(lo, hi):
                 if loops is not None:
-                    loops.lstm_backward(loops.table(), st.table(backward=True), lo, hi, dh,
-                                        gout, g, tc, cprev, dc, d, np.ascontiguousarray(w_hh))
+                    loops.lstm_backward(loops.table(), st.table(backward=True), lo, hi, *args)
                     return
                 if fast:
                     for _, a, z in st.spans(lo, hi, backward=True):
@@ -273,13 +277,14 @@ class GRUSequence(Function):
             out, prev = st.states(h0, hidden, x.dtype)
             hn = np.empty((st.N, hidden), x.dtype)  # W_hn h + b_hn of every step
             loops = compiled_loops(x.dtype)
+            if loops is not None:
+                b_hn = np.zeros(hidden, x.dtype) if b_hh is None else b_hh[h2:]
+                args = (not st.uniform, st.init(h0, hidden, x.dtype), prev, w_t, g, b,
+                        np.ascontiguousarray(b_hn), hn, out)
 
             def run(lo, hi):
                 if loops is not None:
-                    b_hn = np.zeros(hidden, x.dtype) if b_hh is None else b_hh[h2:]
-                    loops.gru_forward(loops.table(), st.table(), lo, hi, not st.uniform,
-                                      st.init(h0, hidden, x.dtype), prev, w_t, g, b,
-                                      np.ascontiguousarray(b_hn), hn, out)
+                    loops.gru_forward(loops.table(), st.table(), lo, hi, *args)
                     return
                 tmp3 = np.empty((hi - lo, 3 * hidden), x.dtype)
                 tmp = np.empty((hi - lo, hidden), x.dtype)
@@ -332,11 +337,12 @@ class GRUSequence(Function):
             if fast:
                 gout = np.ascontiguousarray(gout)
             loops = compiled_loops(g.dtype)
+            if loops is not None:
+                args = (dh, gout, g, hn, prev, dg, np.ascontiguousarray(w_hh))
 
             def run(lo, hi):
                 if loops is not None:
-                    loops.gru_backward(loops.table(), st.table(backward=True), lo, hi, dh,
-                                       gout, g, hn, prev, dg, np.ascontiguousarray(w_hh))
+                    loops.gru_backward(loops.table(), st.table(backward=True), lo, hi, *args)
                     return
                 s1 = np.empty((hi - lo, hidden), g.dtype)
                 s2 = np.empty((hi - lo, 2 * hidden), g.dtype)
