@@ -25,6 +25,15 @@ def _layouts(rng, shape, dtype):
             "gaps": big[::2, 1::3]}
 
 
+def _record_calls(monkeypatch) -> list:
+    """(m, n, k) of each product that one MKL call on a thread of ours runs from now on."""
+    calls = []
+    real = _mkl._call
+    monkeypatch.setattr(_mkl, "_call", lambda a, b, out: calls.append(
+        (a.shape[0], out.shape[1], a.shape[1])) or real(a, b, out))
+    return calls
+
+
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("mnk", [(128, 512, 784), (64, 70, 33), (1, 300, 400), (300, 1, 400),
                                  (200, 300, 1), (4, 5, 6)])
@@ -37,17 +46,19 @@ def test_gemm_matches_numpy_for_every_operand_layout(compiled_vs_reference, monk
     m, n, k = mnk
     rng = np.random.default_rng(0)
     tol = 1e-5 if dtype == "float32" else 1e-12
-    calls = []
-    real = _mkl._gemm[np.dtype(dtype)]
-    monkeypatch.setitem(_mkl._gemm, np.dtype(dtype), lambda *args: calls.append(1) or real(*args))
+    took = []  # what the MKL calls returned: True when they computed the product
+    for name in ("_call", "_split"):
+        real = getattr(_mkl, name)
+        monkeypatch.setattr(_mkl, name, lambda *args, _real=real: took.append(_real(*args))
+                            or took[-1])
     for la, a in _layouts(rng, (m, k), dtype).items():
         for lb, b in _layouts(rng, (k, n), dtype).items():
-            del calls[:]
+            del took[:]
             fast, ref = compiled_vs_reference(lambda: _mkl.matmul(a, b), rtol=tol,  # noqa: B023
                                               atol=tol * np.sqrt(k))
             assert fast.flags.c_contiguous, (la, lb)
-            blas_strided = _mkl._operand(a) is not None and _mkl._operand(b) is not None
-            assert bool(calls) == blas_strided, (la, lb)  # MKL took what it can
+            blas_strided = _mkl._operand(a)[0] != 0 and _mkl._operand(b)[0] != 0
+            assert took == [blas_strided], (la, lb)  # MKL took what it can, NumPy the rest
             if "gaps" not in (la, lb) and min(mnk) > 1:
                 assert blas_strided, (la, lb)
 
@@ -130,10 +141,7 @@ def test_big_products_are_split_over_two_threads_and_chunks_call_mkl_once(monkey
     monkeypatch.setattr(_mkl, "_SINGLE_WORK", 0)
     if where == "worker":  # without numba, the second half goes to a worker of ops/_threads
         monkeypatch.setattr(_jit, "_available", False)
-    calls = []
-    real = _mkl._gemm[np.dtype(np.float64)]
-    monkeypatch.setitem(_mkl._gemm, np.dtype(np.float64),
-                        lambda *args: calls.append(args[3:6]) or real(*args))
+    calls = _record_calls(monkeypatch)
     rng = np.random.default_rng(4)
     m, k, n = shape
     a, b = rng.standard_normal((m, k)), rng.standard_normal((n, k)).T
@@ -144,18 +152,16 @@ def test_big_products_are_split_over_two_threads_and_chunks_call_mkl_once(monkey
     else:
         got = _mkl.matmul(a, b)
     np.testing.assert_allclose(got, np.matmul(a, b), rtol=1e-12, atol=1e-12)
-    if where == "partner":  # the partner called MKL itself: its job holds the second half
-        job = _partner._partner.job
-        calls.append(tuple(int(v) for v in job[3:6]))
-    halves = sorted(calls)
     by_rows = m >= 2 * _mkl._MIN_HALF_ROWS or m >= n
     cut = -(-m // 2) if by_rows else -(-n // 2)
+    halves = [(cut, n, k), (m - cut, n, k)] if by_rows else [(m, cut, k), (m, n - cut, k)]
     if where == "nested":
         assert calls == [(m, n, k)]
-    elif by_rows:
-        assert halves == sorted([(cut, n, k), (m - cut, n, k)])
+    elif where == "partner":  # one compiled call ran both halves, the partner the second
+        assert calls == []
+        assert tuple(int(v) for v in _partner._partner.job[3:6]) == halves[1]
     else:
-        assert halves == sorted([(m, cut, k), (m, n - cut, k)])
+        assert sorted(calls) == sorted(halves)
 
 
 def test_mkl_is_loaded_sequential_so_no_openmp_runtime_joins_the_process():
@@ -169,23 +175,24 @@ def test_mkl_is_loaded_sequential_so_no_openmp_runtime_joins_the_process():
 def test_medium_products_go_to_the_partner_or_else_stay_with_openblas(monkeypatch, numba):
     if not numba:
         monkeypatch.setattr(_jit, "_available", False)
-    calls = []
-    real = _mkl._gemm[np.dtype(np.float32)]
-    monkeypatch.setitem(_mkl._gemm, np.dtype(np.float32),
-                        lambda *args: calls.append(args[3:6]) or real(*args))
+    calls = _record_calls(monkeypatch)
+    split = []
+    real_split = _mkl._split
+    monkeypatch.setattr(_mkl, "_split", lambda *args: split.append(1) or real_split(*args))
     a = np.ones((128, 784), np.float32)
     b = np.ones((784, 512), np.float32)
     np.testing.assert_array_equal(_mkl.matmul(a, b), np.full((128, 512), 784, np.float32))
     # 51M multiply-adds: halves with the spinning partner beat OpenBLAS's threads, which beat
     # halves handed to a sleeping worker
-    assert calls == ([(64, 512, 784)] if numba else [])
+    assert calls == [] and split == ([1] if numba else [])
+    if numba:
+        from chainrule import _partner
+
+        assert tuple(int(v) for v in _partner._partner.job[3:6]) == (64, 512, 784)
 
 
 def test_small_products_take_one_mkl_call_on_the_calling_thread(monkeypatch):
-    calls = []
-    real = _mkl._gemm[np.dtype(np.float32)]
-    monkeypatch.setitem(_mkl._gemm, np.dtype(np.float32),
-                        lambda *args: calls.append(args[3:6]) or real(*args))
+    calls = _record_calls(monkeypatch)
     a = np.ones((64, 400), np.float32)  # LeNet-5's first Linear layer: 3M multiply-adds
     b = np.ones((400, 120), np.float32)
     np.testing.assert_array_equal(_mkl.matmul(a, b), np.full((64, 120), 400, np.float32))

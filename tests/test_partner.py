@@ -126,3 +126,22 @@ def test_the_partner_stops_spinning_when_our_worker_threads_start(partner, monke
         assert time.monotonic() < deadline, "the partner kept spinning"
         time.sleep(0.001)
     np.testing.assert_array_equal(_mkl.matmul(a, b), np.full((200, 400), 300, np.float32))
+
+
+def test_a_partner_that_falls_asleep_just_before_the_job_is_woken_for_it(partner, monkeypatch):
+    monkeypatch.setattr(partner, "SPIN_NS", 1000)
+    a = np.ones((200, 300), np.float32)
+    b = np.ones((300, 400), np.float32)
+    _mkl.matmul(a, b)
+    partner.quiet()  # (it may still be on a long SPIN_NS of an earlier test)
+    deadline = time.monotonic() + 10
+    while not partner._partner.ctl[partner._ASLEEP]:
+        assert time.monotonic() < deadline, "the partner never went to sleep"
+        time.sleep(0.001)
+    real, skipped = partner._Partner._wake, []
+    # the wake before posting misses (as if the partner fell asleep right after the check)
+    monkeypatch.setattr(partner._Partner, "_wake",
+                        lambda self: real(self) if skipped else skipped.append(1))
+    done = partner._partner.ctl[partner._DONE]
+    np.testing.assert_array_equal(_mkl.matmul(a, b), np.full((200, 400), 300, np.float32))
+    assert skipped == [1] and partner._partner.ctl[partner._DONE] == done + 1

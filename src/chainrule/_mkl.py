@@ -96,8 +96,9 @@ def available() -> bool:
     return _gemm is not None and _jit._reference_depth == 0
 
 
-def _operand(a: np.ndarray) -> tuple[int, int] | None:
-    """(transpose flag, leading dimension) describing a 2-D array to BLAS, or None."""
+def _operand(a: np.ndarray) -> tuple[int, int]:
+    """(CBLAS transpose flag, leading dimension) describing a 2-D array to BLAS; the flag is 0
+    when the array is not BLAS-strided. (Compiled as it is for ``chainrule._native``.)"""
     item = a.itemsize
     s0, s1 = a.strides
     rows, cols = a.shape
@@ -105,7 +106,13 @@ def _operand(a: np.ndarray) -> tuple[int, int] | None:
         return _NO_TRANS, s0 // item
     if (s0 == item or rows == 1) and s1 % item == 0 and s1 >= max(rows, 1) * item:
         return _TRANS, s1 // item
-    return None
+    return 0, 0
+
+
+def _blas_strided(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> bool:
+    """MKL can compute ``out = a @ b`` in place: ``a`` and ``b`` BLAS-strided, ``out``'s
+    rows unit-strided."""
+    return _operand(a)[0] != 0 and _operand(b)[0] != 0 and _operand(out)[0] == _NO_TRANS
 
 
 def _address(a: np.ndarray) -> int:
@@ -113,22 +120,15 @@ def _address(a: np.ndarray) -> int:
     return a.__array_interface__["data"][0]
 
 
-def _describe(a: np.ndarray, b: np.ndarray, out: np.ndarray | None) -> tuple | None:
-    """(ta, tb, to): how MKL reads ``a`` and ``b`` and writes ``out`` (None: to be made, C
-    order), or None when MKL does not take the product (NumPy does: see the module doc)."""
-    if not (a.ndim == 2 and b.ndim == 2 and a.dtype == b.dtype
-            and a.size * b.shape[1] >= _MIN_WORK and available()
-            and a.dtype in _gemm):  # type: ignore[operator]
-        return None
-    m, k = a.shape
-    n = b.shape[1]
-    ta, tb = _operand(a), _operand(b)
-    to = (_NO_TRANS, n) if out is None else _operand(out)
-    if (ta is None or tb is None or to is None or to[0] != _NO_TRANS or not n
-            or max(m, n, k) >= 2**31
-            or (out is not None and (out.shape != (m, n) or out.dtype != a.dtype))):
-        return None
-    return ta, tb, to
+def _eligible(a: np.ndarray, b: np.ndarray, out: np.ndarray | None) -> bool:
+    """MKL may take ``a @ b`` (into ``out`` if given): 2-D operands of one float dtype, enough
+    work (see ``_MIN_WORK``). Whether their strides suit BLAS is checked by the call."""
+    return (a.ndim == 2 and b.ndim == 2 and a.dtype == b.dtype
+            and a.size * b.shape[1] >= _MIN_WORK and b.shape[1] > 0 and available()
+            and a.dtype in _gemm  # type: ignore[operator]
+            and max(a.shape[0], a.shape[1], b.shape[1]) < 2**31
+            and (out is None or (out.shape == (a.shape[0], b.shape[1])
+                                 and out.dtype == a.dtype)))
 
 
 def _single() -> bool:
@@ -142,18 +142,14 @@ def _single() -> bool:
 def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """``np.matmul(a, b, out=out)`` for 2-D arrays: MKL when it applies (``out``, if given,
     must then have unit-stride rows), otherwise NumPy."""
-    how = _describe(a, b, out)
-    if how is not None:
+    if _eligible(a, b, out):
         work = a.size * b.shape[1]
         single = _single() or work < _SINGLE_WORK  # in a chunk, or small: one call here
         if single or work >= _SPLIT_WORK or _jit.enabled():
             if out is None:
                 out = np.empty((a.shape[0], b.shape[1]), a.dtype)
-            if single:
-                _gemm_call(a, b, out, *how)
-            else:
-                _split(a, b, out)
-            return out
+            if _call(a, b, out) if single else _split(a, b, out):
+                return out
     return np.matmul(a, b, out=out)
 
 
@@ -166,48 +162,63 @@ def matmul_pair(a1: np.ndarray, b1: np.ndarray, a2: np.ndarray,
     product per core beats cutting each in halves in turn: layer 2 of the 784-512-256-10 MLP,
     477 against 551 us.
     """
-    how1, how2 = _describe(a1, b1, None), _describe(a2, b2, None)
-    if (how1 is not None and how2 is not None and _jit.enabled() and not _single()
-            and a1.size * b1.shape[1] + a2.size * b2.shape[1] >= _SINGLE_WORK):
+    if (_eligible(a1, b1, None) and _eligible(a2, b2, None) and _jit.enabled()
+            and not _single() and a1.size * b1.shape[1] + a2.size * b2.shape[1] >= _SINGLE_WORK):
         out1 = np.empty((a1.shape[0], b1.shape[1]), a1.dtype)
         out2 = np.empty((a2.shape[0], b2.shape[1]), a2.dtype)
-        if _with_partner((a1, b1, out1, *how1), (a2, b2, out2, *how2)):
+        if _with_partner((a1, b1, out1), (a2, b2, out2)):
             return out1, out2
     return matmul(a1, b1), matmul(a2, b2)
 
 
-def _gemm_call(a: np.ndarray, b: np.ndarray, out: np.ndarray, ta: tuple[int, int],
-               tb: tuple[int, int], to: tuple[int, int]) -> None:
-    """out = a @ b by one MKL call, the operands described by :func:`_operand`."""
+_compiled: Any = None  # chainrule._native, once imported (it imports numba)
+
+
+def _call(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> bool:
+    """``out = a @ b`` by one MKL call on this thread; False, having done nothing, when an
+    operand is not BLAS-strided or ``out``'s rows are not unit-strided.
+
+    NOTE: through numba when it is there: a ctypes call costs ~19 us more than the product
+    (argument conversion; an array's address alone, by ``__array_interface__``, 2.6 us), which
+    was ~7% of the 784-512-256-10 MLP step's eight products; the compiled call ~2 us.
+    """
+    global _compiled
+    if _jit.enabled():
+        if _compiled is None:
+            from chainrule import _native
+
+            _compiled = _native
+        if not _compiled.blas_strided(a, b, out):
+            return False
+        _compiled.matmul(_compiled.table(), a, b, out)
+        return True
+    if not _blas_strided(a, b, out):
+        return False
+    ta, tb, to = _operand(a), _operand(b), _operand(out)
     m, k = a.shape
     _gemm[a.dtype](_ROW_MAJOR, ta[0], tb[0], m, out.shape[1], k, 1.0,  # type: ignore[index]
                    _address(a), ta[1], _address(b), tb[1], 0.0, _address(out), to[1])
+    return True
 
 
-def _with_partner(mine: tuple, theirs: tuple) -> bool:
+def _with_partner(mine: tuple, theirs: tuple) -> bool | None:
     """Run the product ``mine`` here and ``theirs`` on the partner thread (each as ``(a, b,
-    out, ta, tb, to)``); False, having run nothing, when the partner is busy."""
+    out)``); None, having run nothing, when the partner is busy (another thread's product),
+    False when an operand is not BLAS-strided."""
     from chainrule import _partner
 
     partner = _partner.partner()
     if not partner.lock.acquire(blocking=False):
-        return False
+        return None
     try:
-        a, b, out, ta, tb, to = theirs
-        seq = partner.post(0 if a.dtype == np.float32 else 1, (
-            ta[0], tb[0], out.shape[0], out.shape[1], a.shape[1],
-            _address(a), ta[1], _address(b), tb[1], _address(out), to[1]))
-        try:
-            _gemm_call(*mine)
-        finally:
-            partner.wait(seq)  # the partner writes into its out: never return before it
+        return partner.run(*mine, *theirs)
     finally:
         partner.lock.release()
-    return True
 
 
-def _split(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
-    """out = a @ b as two halves on two threads: halves of the rows, or of the columns when
+def _split(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> bool:
+    """out = a @ b as two halves on two threads (False, having done nothing, when an operand
+    is not BLAS-strided): halves of the rows, or of the columns when
     there are few rows and more columns (views keep the operands' strides). The second half
     goes to the spinning partner thread (:mod:`chainrule._partner`) when numba is there,
     otherwise to a worker of ``ops/_threads``.
@@ -225,15 +236,18 @@ def _split(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
     else:
         cut = -(-n // 2)
         halves = [(a, b[:, :cut], out[:, :cut]), (a, b[:, cut:], out[:, cut:])]
-    # views of BLAS-strided arrays are BLAS-strided
-    described = [(x, y, z, _operand(x), _operand(y), _operand(z)) for x, y, z in halves]
-    if _jit.enabled() and _with_partner(described[0], described[1]):
-        return
+    if _jit.enabled():
+        done = _with_partner(halves[0], halves[1])
+        if done is not None:
+            return done
+    if not _blas_strided(a, b, out):
+        return False  # (views of BLAS-strided arrays are BLAS-strided)
 
     from chainrule.ops import _threads
 
     def work(lo: int, hi: int, slot: int) -> None:
-        for args in described[lo:hi]:
-            _gemm_call(*args)  # type: ignore[arg-type]
+        for x, y, z in halves[lo:hi]:
+            _call(x, y, z)
 
     _threads._each(2, work)
+    return True

@@ -15,11 +15,13 @@ partner's loop and its call into MKL are compiled by numba, so it never waits fo
 same product takes 600-700 us.
 
 The protocol (one product in flight; ``lock`` keeps other threads out):
-- the caller writes the job, then ``ctl[POSTED] += 1``; if the partner is asleep, it wakes it;
+- the caller (compiled, :func:`_run`) writes the job, then ``ctl[POSTED] += 1``, runs its own
+  product and polls for ``ctl[DONE]``;
 - the partner runs the job, then sets ``ctl[DONE] = ctl[POSTED]``;
-- the partner decides to sleep under ``sleep_lock``, after checking that nothing was posted,
-  and the caller checks for sleep under the same lock after posting, so a job is never left
-  with the partner asleep and the wake lock is released once per sleep.
+- the partner decides to sleep under ``sleep_lock`` after checking that nothing was posted,
+  and sets ``ctl[ASLEEP]`` before it blocks. The caller, while it polls, leaves the compiled
+  loop when it sees ``ASLEEP`` and wakes the partner (under the same lock, which is released
+  once per sleep), so a job is never left with the partner asleep.
 """
 
 from __future__ import annotations
@@ -30,7 +32,17 @@ import os
 import numba
 import numpy as np
 
-from chainrule._native import SCHED_YIELD, ccall, fence, gemm_raw, now_ns, table
+from chainrule._native import (
+    SCHED_YIELD,
+    blas_strided,
+    ccall,
+    fence,
+    gemm_raw,
+    matmul,
+    now_ns,
+    operand,
+    table,
+)
 
 # NOTE: how long the partner polls after a product before it sleeps. 0.5 ms was too short for
 # the gap between the MLP step's forward and backward products (asleep 43% of the time at the
@@ -38,7 +50,7 @@ from chainrule._native import SCHED_YIELD, ccall, fence, gemm_raw, now_ns, table
 # (A/B in one process), LeNet-5 and the Transformer unchanged. Intel's OpenMP spins 200 ms.
 SPIN_NS = 2_000_000
 _POSTED, _DONE, _ASLEEP, _QUIET = 0, 1, 2, 3
-# job slots: dtype code (0 float32, 1 float64), then _native.gemm_raw's arguments
+# job slots: 1 for float64 (else float32), then _native.gemm_raw's arguments from ``ta`` on
 _JOB = 12
 
 
@@ -51,8 +63,9 @@ def _serve(ctl, job, fns, spin_ns):
         posted = ctl[_POSTED]
         if posted != ctl[_DONE]:
             fence()
-            gemm_raw(fns, job[0] == 1, job[1], job[2], job[3], job[4], job[5], job[6], job[7],
-                     job[8], job[9], job[10], job[11])
+            if job[3] > 0 and job[4] > 0:
+                gemm_raw(fns, job[0] == 1, job[1], job[2], job[3], job[4], job[5], job[6],
+                         job[7], job[8], job[9], job[10], job[11])
             fence()
             ctl[_DONE] = posted
             idle_since = now_ns(fns, ts)
@@ -64,11 +77,38 @@ def _serve(ctl, job, fns, spin_ns):
 
 @numba.njit(nogil=True, cache=True)
 def _wait(ctl, seq, fns):
-    """The caller's side: wait (without the GIL) until the partner has done job ``seq``."""
+    """The caller's side: wait (without the GIL) until the partner has done job ``seq``;
+    False when the partner fell asleep first (the caller must wake it and wait again)."""
     fence()
     while ctl[_DONE] != seq:
+        if ctl[_ASLEEP]:
+            return False
         ccall(fns[SCHED_YIELD])
     fence()
+    return True
+
+
+@numba.njit(nogil=True, cache=True)
+def _run(fns, ctl, job, a1, b1, out1, a2, b2, out2):
+    """``out1 = a1 @ b1`` here while the partner computes ``out2 = a2 @ b2``, all in one
+    compiled call. Returns 0 when both are done, -1 when nothing ran (an operand that MKL does
+    not take), else the partner's job number: it fell asleep before taking the job; wake it
+    and :func:`_wait` for that job."""
+    if not (blas_strided(a1, b1, out1) and blas_strided(a2, b2, out2)):
+        return -1
+    ta, lda = operand(a2)
+    tb, ldb = operand(b2)
+    ctl[_QUIET] = 0
+    job[0] = a2.itemsize == 8
+    job[1], job[2], job[3], job[4], job[5] = ta, tb, out2.shape[0], out2.shape[1], a2.shape[1]
+    job[6], job[7], job[8], job[9] = a2.ctypes.data, lda, b2.ctypes.data, ldb
+    job[10], job[11] = out2.ctypes.data, operand(out2)[1]
+    seq = ctl[_DONE] + 1
+    fence()
+    ctl[_POSTED] = seq
+    fence()
+    matmul(fns, a1, b1, out1)
+    return 0 if _wait(ctl, seq, fns) else seq
 
 
 class _Partner:
@@ -95,23 +135,26 @@ class _Partner:
                 ctl[_ASLEEP] = 1
             self.wake.acquire()
 
-    def post(self, code: int, args: tuple[int, ...]) -> int:
-        """Hand the partner one GEMM (``args``: :func:`chainrule._native.gemm_raw`'s from
-        ``ta`` on)."""
+    def run(self, a1: np.ndarray, b1: np.ndarray, out1: np.ndarray, a2: np.ndarray,
+            b2: np.ndarray, out2: np.ndarray) -> bool:
+        """``out1 = a1 @ b1`` on this thread and ``out2 = a2 @ b2`` on the partner (2-D arrays of
+        one float dtype, outputs with unit-stride rows); False, having run nothing, when an
+        operand is not BLAS-strided. The caller holds ``lock``."""
         ctl = self.ctl
-        ctl[_QUIET] = 0
-        self.job[0] = code
-        self.job[1:] = args
-        seq = int(ctl[_DONE]) + 1
-        ctl[_POSTED] = seq
-        with self.sleep_lock:
-            if ctl[_ASLEEP]:
-                ctl[_ASLEEP] = 0
-                self.wake.release()
-        return seq
+        if ctl[_ASLEEP]:
+            self._wake()  # now, so that it is up by the time the job is posted
+        seq = _run(self.fns, ctl, self.job, a1, b1, out1, a2, b2, out2)
+        while seq > 0:  # it fell asleep just before the job came (the partner writes into
+            self._wake()  # out2: never return before it is done)
+            seq = 0 if _wait(ctl, seq, self.fns) else seq
+        return seq == 0
 
-    def wait(self, seq: int) -> None:
-        _wait(self.ctl, seq, self.fns)
+    def _wake(self) -> None:
+        with self.sleep_lock:
+            if self.ctl[_ASLEEP]:
+                self.ctl[_ASLEEP] = 0
+                self.ctl[_QUIET] = 0
+                self.wake.release()
 
 
 _partner: _Partner | None = None
