@@ -64,6 +64,18 @@ def fence(typingctx):
     return types.none(), codegen
 
 
+@intrinsic
+def pointer(typingctx, address, dtype):
+    """``address`` (an int64) as a pointer to ``dtype`` (``np.float32``, ``np.float64``), for
+    ``numba.carray``."""
+    sig = types.CPointer(dtype.instance_type)(address, dtype)
+
+    def codegen(context, builder, signature, llargs):
+        return builder.inttoptr(llargs[0], context.get_value_type(signature.return_type))
+
+    return sig, codegen
+
+
 @numba.njit(nogil=True, cache=True)
 def now_ns(fns, ts):
     """CLOCK_MONOTONIC in nanoseconds (``ts``: two int64 of scratch)."""

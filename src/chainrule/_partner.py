@@ -41,8 +41,10 @@ from chainrule._native import (
     matmul,
     now_ns,
     operand,
+    pointer,
     table,
 )
+from chainrule._two_cores import ADD, RELU, RELU_GRAD, ROW, SAME, SUB
 
 # NOTE: how long the partner polls after a product before it sleeps. 0.5 ms was too short for
 # the gap between the MLP step's forward and backward products (asleep 43% of the time at the
@@ -50,12 +52,79 @@ from chainrule._native import (
 # (A/B in one process), LeNet-5 and the Transformer unchanged. Intel's OpenMP spins 200 ms.
 SPIN_NS = 2_000_000
 _POSTED, _DONE, _ASLEEP, _QUIET = 0, 1, 2, 3
-# job slots: 1 for float64 (else float32), then _native.gemm_raw's arguments from ``ta`` on
+# job slots: the kind (0/1: a float32/float64 GEMM, 2/3: a float32/float64 elementwise op),
+# then for a GEMM _native.gemm_raw's arguments from ``ta`` on, for an elementwise op
+# _elementwise_at's from ``op`` on (its scalar in the float64 job).
 _JOB = 12
+_GEMM, _ELEMENTWISE = 0, 2
 
 
 @numba.njit(nogil=True, cache=True)
-def _serve(ctl, job, fns, spin_ns):
+def _pairwise(op, x, y, out):
+    """``out = x op y`` for ADD, SUB, MUL over 1-D arrays of one size."""
+    if op == ADD:
+        for i in range(x.size):
+            out[i] = x[i] + y[i]
+    elif op == SUB:
+        for i in range(x.size):
+            out[i] = x[i] - y[i]
+    else:
+        for i in range(x.size):
+            out[i] = x[i] * y[i]
+
+
+@numba.njit(nogil=True, cache=True)
+def _elementwise(op, mode, x, y, out, lo, hi, s):
+    """``out[lo:hi] = op(x, y)[lo:hi]`` over 1-D arrays: ``op`` one of chainrule._two_cores's
+    ADD, SUB, MUL (x op y), RELU (max(x, 0)) and RELU_GRAD (x where y > 0, else 0), ``y`` an
+    array like x (SAME), a row repeated over x (ROW; ``lo`` and ``hi`` on row boundaries) or
+    the scalar ``s`` (SCALAR), of the arrays' dtype. Each value as NumPy computes it (relu
+    keeps NaN)."""
+    # NOTE: loops from 0 over slices: an index that might be negative (range(lo, hi)) gets a
+    # wrap-around check on every access, which keeps LLVM from vectorising (4-5x slower)
+    zero = x.dtype.type(0)
+    xs, outs = x[lo:hi], out[lo:hi]
+    if mode == ROW:
+        n = y.size
+        for r in range(xs.size // n):
+            _pairwise(op, xs[r * n:(r + 1) * n], y, outs[r * n:(r + 1) * n])
+    elif op == RELU:
+        for i in range(xs.size):
+            v = xs[i]
+            outs[i] = zero if v < zero else v
+    elif op == RELU_GRAD:
+        ys = y[lo:hi]
+        for i in range(xs.size):
+            outs[i] = xs[i] if ys[i] > zero else zero
+    elif mode == SAME:
+        _pairwise(op, xs, y[lo:hi], outs)
+    elif op == ADD:
+        for i in range(xs.size):
+            outs[i] = xs[i] + s
+    elif op == SUB:
+        for i in range(xs.size):
+            outs[i] = xs[i] - s
+    else:
+        for i in range(xs.size):
+            outs[i] = xs[i] * s
+
+
+@numba.njit(nogil=True, cache=True)
+def _elementwise_at(double, op, mode, lo, hi, x, y, ny, out, s):
+    """:func:`_elementwise` on arrays given by address (as a job hands them over): ``x`` and
+    ``out`` of ``hi`` values, ``y`` of ``ny``."""
+    if double:
+        f64 = np.float64
+        _elementwise(op, mode, numba.carray(pointer(x, f64), hi), numba.carray(pointer(y, f64), ny),
+                     numba.carray(pointer(out, f64), hi), lo, hi, s)
+    else:
+        f32 = np.float32
+        _elementwise(op, mode, numba.carray(pointer(x, f32), hi), numba.carray(pointer(y, f32), ny),
+                     numba.carray(pointer(out, f32), hi), lo, hi, np.float32(s))
+
+
+@numba.njit(nogil=True, cache=True)
+def _serve(ctl, job, scalar, fns, spin_ns):
     """The partner's loop: run each posted job; return after ``spin_ns`` without one."""
     ts = np.zeros(2, np.int64)
     idle_since = now_ns(fns, ts)
@@ -63,7 +132,10 @@ def _serve(ctl, job, fns, spin_ns):
         posted = ctl[_POSTED]
         if posted != ctl[_DONE]:
             fence()
-            if job[3] > 0 and job[4] > 0:
+            if job[0] >= _ELEMENTWISE:
+                _elementwise_at(job[0] == _ELEMENTWISE + 1, job[1], job[2], job[3], job[4],
+                                job[5], job[6], job[7], job[8], scalar[0])
+            elif job[3] > 0 and job[4] > 0:
                 gemm_raw(fns, job[0] == 1, job[1], job[2], job[3], job[4], job[5], job[6],
                          job[7], job[8], job[9], job[10], job[11])
             fence()
@@ -111,6 +183,24 @@ def _run(fns, ctl, job, a1, b1, out1, a2, b2, out2):
     return 0 if _wait(ctl, seq, fns) else seq
 
 
+@numba.njit(nogil=True, cache=True)
+def _run_elementwise(fns, ctl, job, scalar, op, mode, x, y, out, s, mid):
+    """``out = op(x, y or s)`` (see :func:`_elementwise`; 1-D arrays of one dtype), the values
+    from ``mid`` on by the partner, the others here; returns as :func:`_run` does (never -1)."""
+    n = x.size
+    ctl[_QUIET] = 0
+    job[0] = _ELEMENTWISE + (x.itemsize == 8)
+    job[1], job[2], job[3], job[4] = op, mode, mid, n
+    job[5], job[6], job[7], job[8] = x.ctypes.data, y.ctypes.data, y.size, out.ctypes.data
+    scalar[0] = s
+    seq = ctl[_DONE] + 1
+    fence()
+    ctl[_POSTED] = seq
+    fence()
+    _elementwise(op, mode, x, y, out, 0, mid, x.dtype.type(s))
+    return 0 if _wait(ctl, seq, fns) else seq
+
+
 class _Partner:
     def __init__(self) -> None:
         import threading
@@ -118,6 +208,7 @@ class _Partner:
         self.fns = table()
         self.ctl = np.zeros(4, np.int64)
         self.job = np.zeros(_JOB, np.int64)
+        self.scalar = np.zeros(1, np.float64)  # an elementwise job's scalar
         self.pid = os.getpid()
         self.lock = _thread.allocate_lock()  # one caller at a time
         self.sleep_lock = _thread.allocate_lock()
@@ -128,7 +219,7 @@ class _Partner:
     def _loop(self) -> None:
         ctl = self.ctl
         while True:
-            _serve(ctl, self.job, self.fns, SPIN_NS)
+            _serve(ctl, self.job, self.scalar, self.fns, SPIN_NS)
             with self.sleep_lock:
                 if ctl[_POSTED] != ctl[_DONE]:
                     continue
@@ -143,10 +234,23 @@ class _Partner:
         ctl = self.ctl
         if ctl[_ASLEEP]:
             self._wake()  # now, so that it is up by the time the job is posted
-        seq = _run(self.fns, ctl, self.job, a1, b1, out1, a2, b2, out2)
-        while seq > 0:  # it fell asleep just before the job came (the partner writes into
-            self._wake()  # out2: never return before it is done)
-            seq = 0 if _wait(ctl, seq, self.fns) else seq
+        return self._finish(_run(self.fns, ctl, self.job, a1, b1, out1, a2, b2, out2))
+
+    def elementwise(self, op: int, mode: int, x: np.ndarray, y: np.ndarray, out: np.ndarray,
+                    s: float, mid: int) -> None:
+        """``out = op(x, y or s)`` (1-D arrays of one float dtype; see
+        :mod:`chainrule._two_cores`), values from ``mid`` on by the partner. The caller holds
+        ``lock``."""
+        self._finish(_run_elementwise(self.fns, self.ctl, self.job, self.scalar, op, mode, x, y,
+                                      out, s, mid))
+
+    def _finish(self, seq: int) -> bool:
+        """After a compiled hand-over that returned ``seq``: wait for the partner's part if it
+        fell asleep just before the job came (it writes into the caller's arrays: never return
+        before it is done); False when nothing ran."""
+        while seq > 0:
+            self._wake()
+            seq = 0 if _wait(self.ctl, seq, self.fns) else seq
         return seq == 0
 
     def _wake(self) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from chainrule import _dtype
+from chainrule import _dtype, _two_cores
 from chainrule._tensor_base import TensorBase, array_from
 from chainrule.autograd import grad_mode
 
@@ -141,10 +141,12 @@ class Tensor(TensorBase):
         if not recording and kwargs.get("alpha", 1) == 1 and data.dtype.kind == "f":
             if isinstance(other, Tensor):
                 if other._data.dtype is data.dtype and other._data.shape == data.shape:
-                    ufunc(data, other._data, out=data)
+                    if _two_cores.binary(ufunc, data, other._data, out=data) is None:
+                        ufunc(data, other._data, out=data)
                     return self
             elif type(other) in (float, int):
-                ufunc(data, other, out=data)
+                if _two_cores.binary(ufunc, data, other, out=data) is None:
+                    ufunc(data, other, out=data)
                 return self
         return self._inplace(op, other, **kwargs)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from chainrule import _jit
+from chainrule import _jit, _two_cores
 from chainrule._dtype import get_default_dtype
 from chainrule.autograd.function import Function
 from chainrule.ops import _threads
@@ -207,12 +207,20 @@ def _threaded(fn, *inputs: np.ndarray, small: bool = False) -> np.ndarray | None
 
 
 class Relu(Function):
+    # NOTE: big arrays on our threads (_threaded), smaller ones shared with the GEMM partner
+    # thread when it is awake (chainrule._two_cores), else on this thread.
     @staticmethod
     def forward(ctx, x):
         if _jit.enabled(x.dtype):
-            y = _threaded(_kernels.relu_forward, x, small=True)
+            kernel = _kernels.relu_forward
         else:
-            y = _threaded(lambda a, out: np.maximum(a, 0, out=out), x)
+            def kernel(a, out):
+                np.maximum(a, 0, out=out)
+        y = _threaded(kernel, x)
+        if y is None:
+            y = _two_cores.relu(x)
+        if y is None and _jit.enabled(x.dtype):
+            y = _threaded(kernel, x, small=True)
         if y is None:
             y = np.maximum(x, 0)
         ctx.y = y
@@ -222,10 +230,17 @@ class Relu(Function):
     def backward(ctx, grad):
         # NOTE: relu'(0) = 0.
         y = ctx.y
-        if _jit.enabled(y.dtype) and grad.dtype == y.dtype:
-            gx = _threaded(_kernels.relu_backward, grad, y, small=True)
+        compiled = _jit.enabled(y.dtype) and grad.dtype == y.dtype
+        if compiled:
+            kernel = _kernels.relu_backward
         else:
-            gx = _threaded(lambda g, a, out: np.multiply(g, a > 0, out=out), grad, y)
+            def kernel(g, a, out):
+                np.multiply(g, a > 0, out=out)
+        gx = _threaded(kernel, grad, y)
+        if gx is None:
+            gx = _two_cores.relu_grad(grad, y)
+        if gx is None and compiled:
+            gx = _threaded(kernel, grad, y, small=True)
         return grad * (y > 0) if gx is None else gx
 
 
