@@ -99,6 +99,32 @@ def format_markdown(results: list[Result]) -> str:
     return "\n".join(lines)
 
 
+def _cpu_ticks() -> list[int] | None:
+    """The machine's CPU time counters (/proc/stat's first line), None where there are none."""
+    try:
+        with open("/proc/stat") as f:
+            return [int(v) for v in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+
+
+def _steal_note(before: list[int] | None, after: list[int] | None) -> str | None:
+    """"steal N%" when the hypervisor took more than 2% of the CPU time while a workload ran.
+
+    NOTE: this VM's vCPUs are sometimes descheduled by the host (steal time). chainrule's two
+    threads hand work to each other (halves of a product, chunks of a convolution) and wait
+    for a descheduled one, so it suffers more than PyTorch: LeNet-5's step measured 2.17x
+    PyTorch's time with 13% steal and 1.16-1.27x with under 1% (session 5). Rows marked so
+    measured the host more than the code.
+    """
+    if before is None or after is None or len(before) < 8:
+        return None
+    delta = [b - a for a, b in zip(before, after)]
+    total = sum(delta[:8]) or 1
+    steal = delta[7] / total
+    return f"steal {steal:.0%}" if steal > 0.02 else None
+
+
 def set_threads(n: int) -> None:
     """Limit NumPy's BLAS and PyTorch to ``n`` threads; must run before either is imported."""
     for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
@@ -167,7 +193,11 @@ def main(argv: list[str] | None = None) -> int:
     for w in chosen:
         print(f"running {w.name} ...", file=sys.stderr, flush=True)
         try:
+            before = _cpu_ticks()
             results.append(harness.measure(w, quick=args.quick))
+            note = _steal_note(before, _cpu_ticks())
+            if note:
+                results[-1].notes.append(note)
         except Exception as e:  # one broken workload must not hide the others' results
             traceback.print_exc()
             results.append(Result(w, {}, error=f"{type(e).__name__}: {e}".splitlines()[0]))
