@@ -16,6 +16,7 @@ import numba
 import numpy as np
 from llvmlite import ir
 from numba import types
+from numba.core import cgutils
 from numba.extending import intrinsic
 
 from chainrule import _mkl
@@ -62,6 +63,22 @@ def fence(typingctx):
         return context.get_dummy_value()
 
     return types.none(), codegen
+
+
+@intrinsic
+def claim(typingctx, arr, index, expected, new):
+    """Atomically set the int64 ``arr[index]`` to ``new`` if it holds ``expected`` (a
+    compare-and-swap, sequentially consistent); True if it did."""
+    sig = types.boolean(arr, index, expected, new)
+
+    def codegen(context, builder, signature, llargs):
+        arrty = signature.args[0]
+        ary = context.make_array(arrty)(context, builder, llargs[0])
+        ptr = cgutils.get_item_pointer(context, builder, arrty, ary, [llargs[1]])
+        old_new = builder.cmpxchg(ptr, llargs[2], llargs[3], "seq_cst", "seq_cst")
+        return builder.extract_value(old_new, 1)
+
+    return sig, codegen
 
 
 @intrinsic

@@ -14,14 +14,17 @@ thread each time round) before it sleeps on a lock. The hand-over is an int64 ar
 partner's loop and its call into MKL are compiled by numba, so it never waits for the GIL: the
 same product takes 600-700 us.
 
-The protocol (one product in flight; ``lock`` keeps other threads out):
-- the caller (compiled, :func:`_run`) writes the job, then ``ctl[POSTED] += 1``, runs its own
-  product and polls for ``ctl[DONE]``;
-- the partner runs the job, then sets ``ctl[DONE] = ctl[POSTED]``;
-- the partner decides to sleep under ``sleep_lock`` after checking that nothing was posted,
-  and sets ``ctl[ASLEEP]`` before it blocks. The caller, while it polls, leaves the compiled
-  loop when it sees ``ASLEEP`` and wakes the partner (under the same lock, which is released
-  once per sleep), so a job is never left with the partner asleep.
+The protocol (one job in flight; ``lock`` keeps other threads out):
+- the caller (compiled, :func:`_run`) writes the job, then ``ctl[POSTED] += 1``, and runs its
+  own part;
+- whoever comes first claims the job by a compare-and-swap of ``ctl[CLAIMED]`` from its number
+  minus one to its number: the partner as soon as it sees it, the caller once its own part is
+  done (:func:`_finish`). The claimer runs it and sets ``ctl[DONE]``; the caller, if it lost,
+  polls for ``ctl[DONE]``. So a partner that is asleep, or whose core the VM's host has taken,
+  costs the caller the time of doing that part itself, never a wait;
+- the partner sleeps (on ``wake``, after setting ``ctl[ASLEEP]`` under ``sleep_lock``) only
+  when nothing is posted; the caller wakes it before posting a product (:meth:`_Partner.run`)
+  but never for an elementwise op (waking costs ~60 us).
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from chainrule._native import (
     SCHED_YIELD,
     blas_strided,
     ccall,
+    claim,
     fence,
     gemm_raw,
     matmul,
@@ -51,7 +55,7 @@ from chainrule._two_cores import ADD, RELU, RELU_GRAD, ROW, SAME, SUB
 # second layer's backward); 2 ms: MLP step 1.19x -> 1.13x PyTorch, raw-op MLP 1.15x -> 1.08x
 # (A/B in one process), LeNet-5 and the Transformer unchanged. Intel's OpenMP spins 200 ms.
 SPIN_NS = 2_000_000
-_POSTED, _DONE, _ASLEEP, _QUIET = 0, 1, 2, 3
+_POSTED, _DONE, _ASLEEP, _QUIET, _CLAIMED = range(5)
 # job slots: the kind (0/1: a float32/float64 GEMM, 2/3: a float32/float64 elementwise op),
 # then for a GEMM _native.gemm_raw's arguments from ``ta`` on, for an elementwise op
 # _elementwise_at's from ``op`` on (its scalar in the float64 job).
@@ -124,81 +128,96 @@ def _elementwise_at(double, op, mode, lo, hi, x, y, ny, out, s):
 
 
 @numba.njit(nogil=True, cache=True)
+def _do(job, scalar, fns):
+    """Run the posted job (see ``_JOB``)."""
+    if job[0] >= _ELEMENTWISE:
+        _elementwise_at(job[0] == _ELEMENTWISE + 1, job[1], job[2], job[3], job[4], job[5],
+                        job[6], job[7], job[8], scalar[0])
+    elif job[3] > 0 and job[4] > 0:
+        gemm_raw(fns, job[0] == 1, job[1], job[2], job[3], job[4], job[5], job[6], job[7],
+                 job[8], job[9], job[10], job[11])
+
+
+@numba.njit(nogil=True, cache=True)
 def _serve(ctl, job, scalar, fns, spin_ns):
-    """The partner's loop: run each posted job; return after ``spin_ns`` without one."""
+    """The partner's loop: run each posted job it claims first; return after ``spin_ns``
+    without one."""
     ts = np.zeros(2, np.int64)
     idle_since = now_ns(fns, ts)
     while True:
         posted = ctl[_POSTED]
-        if posted != ctl[_DONE]:
+        if posted != ctl[_DONE] and claim(ctl, _CLAIMED, posted - 1, posted):
             fence()
-            if job[0] >= _ELEMENTWISE:
-                _elementwise_at(job[0] == _ELEMENTWISE + 1, job[1], job[2], job[3], job[4],
-                                job[5], job[6], job[7], job[8], scalar[0])
-            elif job[3] > 0 and job[4] > 0:
-                gemm_raw(fns, job[0] == 1, job[1], job[2], job[3], job[4], job[5], job[6],
-                         job[7], job[8], job[9], job[10], job[11])
+            _do(job, scalar, fns)
             fence()
             ctl[_DONE] = posted
             idle_since = now_ns(fns, ts)
-        elif ctl[_QUIET] or now_ns(fns, ts) - idle_since > spin_ns:
+        elif posted == ctl[_DONE] and (ctl[_QUIET] or now_ns(fns, ts) - idle_since > spin_ns):
             return
-        else:
+        else:  # (or the caller claimed the job and runs it)
             ccall(fns[SCHED_YIELD])  # sched_yield: let any other runnable thread have this core
 
 
 @numba.njit(nogil=True, cache=True)
-def _wait(ctl, seq, fns):
-    """The caller's side: wait (without the GIL) until the partner has done job ``seq``;
-    False when the partner fell asleep first (the caller must wake it and wait again)."""
-    fence()
-    while ctl[_DONE] != seq:
-        if ctl[_ASLEEP]:
-            return False
-        ccall(fns[SCHED_YIELD])
-    fence()
-    return True
-
-
-@numba.njit(nogil=True, cache=True)
-def _run(fns, ctl, job, a1, b1, out1, a2, b2, out2):
-    """``out1 = a1 @ b1`` here while the partner computes ``out2 = a2 @ b2``, all in one
-    compiled call. Returns 0 when both are done, -1 when nothing ran (an operand that MKL does
-    not take), else the partner's job number: it fell asleep before taking the job; wake it
-    and :func:`_wait` for that job."""
-    if not (blas_strided(a1, b1, out1) and blas_strided(a2, b2, out2)):
-        return -1
-    ta, lda = operand(a2)
-    tb, ldb = operand(b2)
+def _post(ctl):
+    """Publish the job just written (its number returned); see :func:`_finish`."""
     ctl[_QUIET] = 0
-    job[0] = a2.itemsize == 8
-    job[1], job[2], job[3], job[4], job[5] = ta, tb, out2.shape[0], out2.shape[1], a2.shape[1]
-    job[6], job[7], job[8], job[9] = a2.ctypes.data, lda, b2.ctypes.data, ldb
-    job[10], job[11] = out2.ctypes.data, operand(out2)[1]
     seq = ctl[_DONE] + 1
     fence()
     ctl[_POSTED] = seq
     fence()
+    return seq
+
+
+@numba.njit(nogil=True, cache=True)
+def _finish(ctl, job, scalar, fns, seq):
+    """The caller's side, its own part done: if the partner has not claimed job ``seq`` yet
+    (asleep, or its core taken by the host), claim and run it here; else wait (without the
+    GIL) until the partner has done it.
+
+    NOTE: a partner descheduled by the VM's host left the caller waiting for its half: the
+    benchmark rows measured under steal time ran 2-5x slow. Now its half only costs the time
+    it takes this thread to do it."""
+    if claim(ctl, _CLAIMED, seq - 1, seq):
+        fence()
+        _do(job, scalar, fns)
+        fence()
+        ctl[_DONE] = seq
+        return
+    while ctl[_DONE] != seq:
+        ccall(fns[SCHED_YIELD])
+    fence()
+
+
+@numba.njit(nogil=True, cache=True)
+def _run(fns, ctl, job, scalar, a1, b1, out1, a2, b2, out2):
+    """``out1 = a1 @ b1`` here while the partner computes ``out2 = a2 @ b2``, all in one
+    compiled call; False when nothing ran (an operand that MKL does not take)."""
+    if not (blas_strided(a1, b1, out1) and blas_strided(a2, b2, out2)):
+        return False
+    ta, lda = operand(a2)
+    tb, ldb = operand(b2)
+    job[0] = a2.itemsize == 8
+    job[1], job[2], job[3], job[4], job[5] = ta, tb, out2.shape[0], out2.shape[1], a2.shape[1]
+    job[6], job[7], job[8], job[9] = a2.ctypes.data, lda, b2.ctypes.data, ldb
+    job[10], job[11] = out2.ctypes.data, operand(out2)[1]
+    seq = _post(ctl)
     matmul(fns, a1, b1, out1)
-    return 0 if _wait(ctl, seq, fns) else seq
+    _finish(ctl, job, scalar, fns, seq)
+    return True
 
 
 @numba.njit(nogil=True, cache=True)
 def _run_elementwise(fns, ctl, job, scalar, op, mode, x, y, out, s, mid):
     """``out = op(x, y or s)`` (see :func:`_elementwise`; 1-D arrays of one dtype), the values
-    from ``mid`` on by the partner, the others here; returns as :func:`_run` does (never -1)."""
-    n = x.size
-    ctl[_QUIET] = 0
+    from ``mid`` on by the partner, the others here."""
     job[0] = _ELEMENTWISE + (x.itemsize == 8)
-    job[1], job[2], job[3], job[4] = op, mode, mid, n
+    job[1], job[2], job[3], job[4] = op, mode, mid, x.size
     job[5], job[6], job[7], job[8] = x.ctypes.data, y.ctypes.data, y.size, out.ctypes.data
     scalar[0] = s
-    seq = ctl[_DONE] + 1
-    fence()
-    ctl[_POSTED] = seq
-    fence()
+    seq = _post(ctl)
     _elementwise(op, mode, x, y, out, 0, mid, x.dtype.type(s))
-    return 0 if _wait(ctl, seq, fns) else seq
+    _finish(ctl, job, scalar, fns, seq)
 
 
 class _Partner:
@@ -206,7 +225,7 @@ class _Partner:
         import threading
 
         self.fns = table()
-        self.ctl = np.zeros(4, np.int64)
+        self.ctl = np.zeros(5, np.int64)
         self.job = np.zeros(_JOB, np.int64)
         self.scalar = np.zeros(1, np.float64)  # an elementwise job's scalar
         self.pid = os.getpid()
@@ -231,27 +250,16 @@ class _Partner:
         """``out1 = a1 @ b1`` on this thread and ``out2 = a2 @ b2`` on the partner (2-D arrays of
         one float dtype, outputs with unit-stride rows); False, having run nothing, when an
         operand is not BLAS-strided. The caller holds ``lock``."""
-        ctl = self.ctl
-        if ctl[_ASLEEP]:
+        if self.ctl[_ASLEEP]:
             self._wake()  # now, so that it is up by the time the job is posted
-        return self._finish(_run(self.fns, ctl, self.job, a1, b1, out1, a2, b2, out2))
+        return _run(self.fns, self.ctl, self.job, self.scalar, a1, b1, out1, a2, b2, out2)
 
     def elementwise(self, op: int, mode: int, x: np.ndarray, y: np.ndarray, out: np.ndarray,
                     s: float, mid: int) -> None:
         """``out = op(x, y or s)`` (1-D arrays of one float dtype; see
         :mod:`chainrule._two_cores`), values from ``mid`` on by the partner. The caller holds
         ``lock``."""
-        self._finish(_run_elementwise(self.fns, self.ctl, self.job, self.scalar, op, mode, x, y,
-                                      out, s, mid))
-
-    def _finish(self, seq: int) -> bool:
-        """After a compiled hand-over that returned ``seq``: wait for the partner's part if it
-        fell asleep just before the job came (it writes into the caller's arrays: never return
-        before it is done); False when nothing ran."""
-        while seq > 0:
-            self._wake()
-            seq = 0 if _wait(self.ctl, seq, self.fns) else seq
-        return seq == 0
+        _run_elementwise(self.fns, self.ctl, self.job, self.scalar, op, mode, x, y, out, s, mid)
 
     def _wake(self) -> None:
         with self.sleep_lock:
