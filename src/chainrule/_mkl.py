@@ -134,9 +134,7 @@ def _eligible(a: np.ndarray, b: np.ndarray, out: np.ndarray | None) -> bool:
 def _single() -> bool:
     """Products run as one call on this thread: we are in a chunk of ``ops/_threads`` (which
     has this core only)."""
-    from chainrule.ops import _threads
-
-    return _threads._OpenBLAS._depth > 0
+    return sys.modules["chainrule.ops._threads"]._OpenBLAS._depth > 0  # (imported by ops)
 
 
 def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
@@ -172,6 +170,7 @@ def matmul_pair(a1: np.ndarray, b1: np.ndarray, a2: np.ndarray,
 
 
 _compiled: Any = None  # chainrule._native, once imported (it imports numba)
+_partner: Any = None  # chainrule._partner, likewise
 
 
 def _call(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> bool:
@@ -188,10 +187,7 @@ def _call(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> bool:
             from chainrule import _native
 
             _compiled = _native
-        if not _compiled.blas_strided(a, b, out):
-            return False
-        _compiled.matmul(_compiled.table(), a, b, out)
-        return True
+        return bool(_compiled.matmul_if_strided(_compiled.table(), a, b, out))
     if not _blas_strided(a, b, out):
         return False
     ta, tb, to = _operand(a), _operand(b), _operand(out)
@@ -205,8 +201,11 @@ def _with_partner(mine: tuple, theirs: tuple) -> bool | None:
     """Run the product ``mine`` here and ``theirs`` on the partner thread (each as ``(a, b,
     out)``); None, having run nothing, when the partner is busy (another thread's product),
     False when an operand is not BLAS-strided."""
-    from chainrule import _partner
+    global _partner
+    if _partner is None:
+        from chainrule import _partner as module  # it imports numba
 
+        _partner = module
     partner = _partner.partner()
     if not partner.lock.acquire(blocking=False):
         return None

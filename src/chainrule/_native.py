@@ -129,7 +129,8 @@ def blas_strided(a, b, out):
 @numba.njit(nogil=True, cache=True)
 def matmul(fns, a, b, out):
     """``out = a @ b`` by one MKL call for 2-D arrays of one float dtype, any BLAS-strided
-    layout (see :func:`blas_strided`, which must hold).
+    layout (see :func:`blas_strided`, which must hold: the recurrent loops' own arrays, or
+    checked by the caller).
 
     NOTE: a ctypes call with the arrays' addresses costs ~19 us on top of the product (argument
     conversion, ``__array_interface__`` 2.6 us an array); this call ~2 us."""
@@ -145,17 +146,13 @@ def matmul(fns, a, b, out):
 
 
 @numba.njit(nogil=True, cache=True)
-def gemm(fns, a, b, out):
-    """``out = a @ b`` by MKL, for 2-D arrays of one float dtype whose rows are unit-strided
-    (C-contiguous arrays and row ranges of them)."""
-    m, k = a.shape
-    n = b.shape[1]
-    if m == 0 or n == 0:
-        return
-    item = a.itemsize
-    gemm_raw(fns, item == 8, NO_TRANS, NO_TRANS, m, n, k,
-             a.ctypes.data, max(1, a.strides[0] // item), b.ctypes.data,
-             max(1, b.strides[0] // item), out.ctypes.data, max(1, out.strides[0] // item))
+def matmul_if_strided(fns, a, b, out):
+    """:func:`matmul` when :func:`blas_strided` holds (True), else nothing (False): one
+    dispatch from Python for both."""
+    if not blas_strided(a, b, out):
+        return False
+    matmul(fns, a, b, out)
+    return True
 
 
 @numba.njit(nogil=True, cache=True)

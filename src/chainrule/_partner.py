@@ -60,7 +60,7 @@ _POSTED, _DONE, _ASLEEP, _QUIET, _CLAIMED = range(5)
 # then for a GEMM _native.gemm_raw's arguments from ``ta`` on, for an elementwise op
 # _elementwise_at's from ``op`` on (its scalar in the float64 job).
 _JOB = 12
-_GEMM, _ELEMENTWISE = 0, 2
+_ELEMENTWISE = 2  # (kinds below it are GEMMs)
 
 
 @numba.njit(nogil=True, cache=True)

@@ -102,6 +102,13 @@ def binary(ufunc: object, a: object, b: object, out: np.ndarray | None = None
     return None
 
 
+def apply(ufunc: np.ufunc, a: object, b: object, out: np.ndarray | None = None) -> np.ndarray:
+    """``ufunc(a, b, out=out)``: with the partner's help where :func:`binary` applies, else
+    NumPy's."""
+    y = binary(ufunc, a, b, out)
+    return ufunc(a, b, out=out) if y is None else y
+
+
 def relu(x: np.ndarray) -> np.ndarray | None:
     """``max(x, 0)`` (NaN kept) with the partner's help, or None."""
     return _run(RELU, SAME, x, x[:0], None, 0.0) if _dense(x) else None

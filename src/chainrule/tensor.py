@@ -141,12 +141,10 @@ class Tensor(TensorBase):
         if not recording and kwargs.get("alpha", 1) == 1 and data.dtype.kind == "f":
             if isinstance(other, Tensor):
                 if other._data.dtype is data.dtype and other._data.shape == data.shape:
-                    if _two_cores.binary(ufunc, data, other._data, out=data) is None:
-                        ufunc(data, other._data, out=data)
+                    _two_cores.apply(ufunc, data, other._data, out=data)
                     return self
             elif type(other) in (float, int):
-                if _two_cores.binary(ufunc, data, other, out=data) is None:
-                    ufunc(data, other, out=data)
+                _two_cores.apply(ufunc, data, other, out=data)
                 return self
         return self._inplace(op, other, **kwargs)
 

@@ -22,7 +22,7 @@ import numba
 import numpy as np
 
 from chainrule._jit import kernel
-from chainrule._native import gemm, table, tanh
+from chainrule._native import matmul, table, tanh
 from chainrule.ops import _recurrent_jit as steps
 
 __all__ = ["gru_backward", "gru_forward", "lstm_backward", "lstm_forward", "rnn_backward",
@@ -72,7 +72,7 @@ def _step_start(fns, rows, k, lo, hi, linked, h0, prev, out, w_t, tmp):
     if a < z:
         if linked:
             _link(rows, k, lo, hi, prev, out, h0)
-        gemm(fns, prev[a:z], w_t, tmp[:z - a])
+        matmul(fns, prev[a:z], w_t, tmp[:z - a])
     return a, z
 
 
@@ -109,7 +109,7 @@ def rnn_backward(fns, rows, lo, hi, dh, gout, out, relu, d, w_hh):
             continue
         h = dh[lo:lo + z - a]
         _rnn_backward_step(h, gout[a:z], out[a:z], relu, d[a:z])
-        gemm(fns, d[a:z], w_hh, h)
+        matmul(fns, d[a:z], w_hh, h)
 
 
 @numba.njit(nogil=True, cache=True, error_model="numpy")
@@ -151,7 +151,7 @@ def lstm_backward(fns, rows, lo, hi, dh, gout, g, tc, cprev, dc, d, w_hh):
             continue
         h, c = dh[lo:lo + z - a], dc[lo:lo + z - a]
         _lstm_backward_step(h, gout[a:z], g[a:z], tc[a:z], cprev[a:z], c, d[a:z])
-        gemm(fns, d[a:z], w_hh, h)
+        matmul(fns, d[a:z], w_hh, h)
 
 
 @numba.njit(nogil=True, cache=True, error_model="numpy")
@@ -190,7 +190,7 @@ def gru_backward(fns, rows, lo, hi, dh, gout, g, hn, prev, dg, w_hh):
             continue
         h, e, dr = dh[lo:lo + z - a], dg[a:z], direct[:z - a]
         _gru_backward_step(h, gout[a:z], g[a:z], hn[a:z], prev[a:z], e, dr)
-        gemm(fns, e[:, hidden:], w_hh, h)
+        matmul(fns, e[:, hidden:], w_hh, h)
         for r in range(z - a):
             hr, drr = h[r], dr[r]
             for j in range(hidden):

@@ -22,8 +22,7 @@ from chainrule.tensor import Tensor, as_tensor_like
 class Add(Function):
     @staticmethod
     def forward(ctx, a, b):
-        y = _two_cores.binary(np.add, a, b)
-        return np.add(a, b) if y is None else y
+        return _two_cores.apply(np.add, a, b)
 
     @staticmethod
     def backward(ctx, grad):
@@ -33,8 +32,7 @@ class Add(Function):
 class Sub(Function):
     @staticmethod
     def forward(ctx, a, b):
-        y = _two_cores.binary(np.subtract, a, b)
-        return np.subtract(a, b) if y is None else y
+        return _two_cores.apply(np.subtract, a, b)
 
     @staticmethod
     def backward(ctx, grad):
@@ -45,8 +43,7 @@ class Mul(Function):
     @staticmethod
     def forward(ctx, a, b):
         ctx.a, ctx.b = a, b
-        y = _two_cores.binary(np.multiply, a, b)
-        return np.multiply(a, b) if y is None else y
+        return _two_cores.apply(np.multiply, a, b)
 
     @staticmethod
     def backward(ctx, grad):
