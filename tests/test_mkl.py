@@ -29,8 +29,8 @@ def _record_calls(monkeypatch) -> list:
     """(m, n, k) of each product that one MKL call on a thread of ours runs from now on."""
     calls = []
     real = _mkl._call
-    monkeypatch.setattr(_mkl, "_call", lambda a, b, out: calls.append(
-        (a.shape[0], out.shape[1], a.shape[1])) or real(a, b, out))
+    monkeypatch.setattr(_mkl, "_call", lambda a, b, out, beta=0.0: calls.append(
+        (a.shape[0], out.shape[1], a.shape[1])) or real(a, b, out, beta))
     return calls
 
 
@@ -61,6 +61,41 @@ def test_gemm_matches_numpy_for_every_operand_layout(compiled_vs_reference, monk
             assert took == [blas_strided], (la, lb)  # MKL took what it can, NumPy the rest
             if "gaps" not in (la, lb) and min(mnk) > 1:
                 assert blas_strided, (la, lb)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("halves", [False, True])
+def test_addmm_adds_the_bias_inside_the_gemm_for_every_operand_layout(compiled_vs_reference,
+                                                                      monkeypatch, dtype, halves):
+    # the bias is copied into the output and the GEMM adds to it (beta = 1), on one thread or
+    # as two halves (the partner's half too); NumPy's product plus the bias is the reference
+    monkeypatch.setattr(_mkl, "_MIN_WORK", 0)
+    monkeypatch.setattr(_mkl, "_SPLIT_WORK", 0)
+    monkeypatch.setattr(_mkl, "_SINGLE_WORK", 0 if halves else 1 << 62)
+    m, n, k = 96, 70, 33
+    rng = np.random.default_rng(2)
+    tol = 1e-5 if dtype == "float32" else 1e-12
+    bias = rng.standard_normal(n).astype(dtype)
+    before = bias.copy()
+    for la, a in _layouts(rng, (m, k), dtype).items():
+        for lb, b in _layouts(rng, (k, n), dtype).items():
+            fast, ref = compiled_vs_reference(lambda: _mkl.addmm(bias, a, b),  # noqa: B023
+                                              rtol=tol, atol=tol * np.sqrt(k))
+            np.testing.assert_allclose(fast, np.matmul(a, b) + bias, rtol=tol,
+                                       atol=tol * np.sqrt(k), err_msg=f"{la} {lb}")
+            assert fast.dtype == np.dtype(dtype) and fast.flags.c_contiguous
+    np.testing.assert_array_equal(bias, before)  # the bias itself is never written
+
+
+def test_addmm_outside_mkl_still_adds_the_bias():
+    rng = np.random.default_rng(3)
+    a, b = rng.standard_normal((5, 4)), rng.standard_normal((4, 3))
+    for bias in (rng.standard_normal(3), np.float64(2.5)):
+        np.testing.assert_allclose(_mkl.addmm(bias, a, b), a @ b + bias)  # small: NumPy's
+    a32, b32 = a.astype(np.float32), b.astype(np.float32)
+    got = _mkl.addmm(np.ones(3), a32, b32)  # a float64 bias: NumPy adds it into float32
+    assert got.dtype == np.float32
+    np.testing.assert_allclose(got, a32 @ b32 + 1, rtol=1e-6)
 
 
 def test_what_mkl_does_not_take_falls_back_to_numpy():

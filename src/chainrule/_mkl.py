@@ -141,14 +141,41 @@ def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.nd
     """``np.matmul(a, b, out=out)`` for 2-D arrays: MKL when it applies (``out``, if given,
     must then have unit-stride rows), otherwise NumPy."""
     if _eligible(a, b, out):
-        work = a.size * b.shape[1]
-        single = _single() or work < _SINGLE_WORK  # in a chunk, or small: one call here
-        if single or work >= _SPLIT_WORK or _jit.enabled():
-            if out is None:
-                out = np.empty((a.shape[0], b.shape[1]), a.dtype)
-            if _call(a, b, out) if single else _split(a, b, out):
-                return out
+        if out is None:
+            out = np.empty((a.shape[0], b.shape[1]), a.dtype)
+        if _product(a, b, out, 0.0):
+            return out
     return np.matmul(a, b, out=out)
+
+
+def addmm(bias: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``bias + a @ b`` for 2-D ``a``, ``b`` and a bias row of ``b.shape[1]`` values (a Linear
+    layer's forward, as ``torch.addmm``).
+
+    NOTE: with MKL the bias is copied into the output first and the product added to it by
+    the GEMM itself (beta = 1), as PyTorch's addmm does: adding the bias afterwards reads the
+    product's fresh output again, ~55 us for (128, 512) float32, where the copy costs ~20 us
+    and the GEMM's extra read of its output nothing measurable (one thread: 1,107 against
+    1,053 us).
+    """
+    if _eligible(a, b, None) and bias.dtype == a.dtype and bias.shape == (b.shape[1],):
+        out = np.empty((a.shape[0], b.shape[1]), a.dtype)
+        out[...] = bias
+        if _product(a, b, out, 1.0):
+            return out
+    out = np.matmul(a, b)
+    out += bias
+    return out
+
+
+def _product(a: np.ndarray, b: np.ndarray, out: np.ndarray, beta: float) -> bool:
+    """``out = a @ b + beta * out`` through MKL for operands ``_eligible`` accepted; False,
+    having done nothing, when MKL should not or cannot take it (see ``matmul``)."""
+    work = a.size * b.shape[1]
+    single = _single() or work < _SINGLE_WORK  # in a chunk, or small: one call here
+    if single or work >= _SPLIT_WORK or _jit.enabled():
+        return _call(a, b, out, beta) if single else _split(a, b, out, beta)
+    return False
 
 
 def matmul_pair(a1: np.ndarray, b1: np.ndarray, a2: np.ndarray,
@@ -173,9 +200,9 @@ _compiled: Any = None  # chainrule._native, once imported (it imports numba)
 _partner: Any = None  # chainrule._partner, likewise
 
 
-def _call(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> bool:
-    """``out = a @ b`` by one MKL call on this thread; False, having done nothing, when an
-    operand is not BLAS-strided or ``out``'s rows are not unit-strided.
+def _call(a: np.ndarray, b: np.ndarray, out: np.ndarray, beta: float = 0.0) -> bool:
+    """``out = a @ b + beta * out`` by one MKL call on this thread; False, having done nothing,
+    when an operand is not BLAS-strided or ``out``'s rows are not unit-strided.
 
     NOTE: through numba when it is there: a ctypes call costs ~19 us more than the product
     (argument conversion; an array's address alone, by ``__array_interface__``, 2.6 us), which
@@ -187,17 +214,17 @@ def _call(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> bool:
             from chainrule import _native
 
             _compiled = _native
-        return bool(_compiled.matmul_if_strided(_compiled.table(), a, b, out))
+        return bool(_compiled.matmul_if_strided(_compiled.table(), a, b, out, beta))
     if not _blas_strided(a, b, out):
         return False
     ta, tb, to = _operand(a), _operand(b), _operand(out)
     m, k = a.shape
     _gemm[a.dtype](_ROW_MAJOR, ta[0], tb[0], m, out.shape[1], k, 1.0,  # type: ignore[index]
-                   _address(a), ta[1], _address(b), tb[1], 0.0, _address(out), to[1])
+                   _address(a), ta[1], _address(b), tb[1], beta, _address(out), to[1])
     return True
 
 
-def _with_partner(mine: tuple, theirs: tuple) -> bool | None:
+def _with_partner(mine: tuple, theirs: tuple, beta: float = 0.0) -> bool | None:
     """Run the product ``mine`` here and ``theirs`` on the partner thread (each as ``(a, b,
     out)``); None, having run nothing, when the partner is busy (another thread's product),
     False when an operand is not BLAS-strided."""
@@ -210,15 +237,15 @@ def _with_partner(mine: tuple, theirs: tuple) -> bool | None:
     if not partner.lock.acquire(blocking=False):
         return None
     try:
-        return partner.run(*mine, *theirs)
+        return partner.run(*mine, *theirs, beta)
     finally:
         partner.lock.release()
 
 
-def _split(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> bool:
-    """out = a @ b as two halves on two threads (False, having done nothing, when an operand
-    is not BLAS-strided): halves of the rows, or of the columns when
-    there are few rows and more columns (views keep the operands' strides). The second half
+def _split(a: np.ndarray, b: np.ndarray, out: np.ndarray, beta: float) -> bool:
+    """out = a @ b + beta * out as two halves on two threads (False, having done nothing, when
+    an operand is not BLAS-strided): halves of the rows, or of the columns when there are few
+    rows and more columns (views keep the operands' strides). The second half
     goes to the spinning partner thread (:mod:`chainrule._partner`) when numba is there,
     otherwise to a worker of ``ops/_threads``.
 
@@ -227,6 +254,14 @@ def _split(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> bool:
     (784, 512) 657 / 835 / 614, (64, 4096) @ (4096, 256) 1,057 / 1,612 / 875, (2048, 128) @
     (128, 512) 1,082 / 1,261 / 1,106; the backward's products tie. With 32 rows, an LSTM step's
     (32, 256) @ (256, 1024), columns win (156 / 187).
+
+    NOTE: also measured on two threads and not kept (us, rows / the other cut / PyTorch):
+    cutting k, the caller adding the partner's partial product: (128, 784) @ (784, 512)
+    591 / 575 / 564, (128, 512) @ (512, 256) 222 / 237 / 193; each core packing half of b's
+    columns (MKL's ``cblas_sgemm_pack``) and both computing their rows against both packed
+    halves after a barrier (each row half otherwise packs all of b, which PyTorch's threaded
+    MKL shares): 584 / 654 / 572 and 209 / 215 / 189; 64-byte aligned outputs and inputs
+    (PyTorch's allocator aligns to 64, glibc's to 16): 602 / 608 through ``matmul``.
     """
     m, n = out.shape
     if m >= _MIN_HALF_ROWS * 2 or m >= n:
@@ -236,7 +271,7 @@ def _split(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> bool:
         cut = -(-n // 2)
         halves = [(a, b[:, :cut], out[:, :cut]), (a, b[:, cut:], out[:, cut:])]
     if _jit.enabled():
-        done = _with_partner(halves[0], halves[1])
+        done = _with_partner(halves[0], halves[1], beta)
         if done is not None:
             return done
     if not _blas_strided(a, b, out):
@@ -246,7 +281,7 @@ def _split(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> bool:
 
     def work(lo: int, hi: int, slot: int) -> None:
         for x, y, z in halves[lo:hi]:
-            _call(x, y, z)
+            _call(x, y, z, beta)
 
     _threads._each(2, work)
     return True

@@ -101,18 +101,19 @@ def now_ns(fns, ts):
 
 
 @numba.njit(nogil=True, cache=True)
-def gemm_raw(fns, double, ta, tb, m, n, k, a, lda, b, ldb, c, ldc):
-    """c = a @ b by cblas_?gemm (row-major; ``ta``/``tb`` CBLAS transpose flags, ``a``, ``b``,
-    ``c`` addresses): cblas_dgemm if ``double``, else cblas_sgemm."""
+def gemm_raw(fns, double, ta, tb, m, n, k, a, lda, b, ldb, c, ldc, beta):
+    """c = a @ b + beta * c by cblas_?gemm (row-major; ``ta``/``tb`` CBLAS transpose flags,
+    ``a``, ``b``, ``c`` addresses; ``beta`` 0.0 or 1.0): cblas_dgemm if ``double``, else
+    cblas_sgemm."""
     # NOTE: one call per dtype: a variable holding float32 in one branch and float64 in the
     # other would be unified to float64, and cblas_sgemm would read garbage for alpha and beta.
     i = np.int32
     if double:
         ccall(fns[DGEMM], i(_ROW_MAJOR), i(ta), i(tb), i(m), i(n), i(k), np.float64(1.0),
-              a, i(lda), b, i(ldb), np.float64(0.0), c, i(ldc))
+              a, i(lda), b, i(ldb), np.float64(beta), c, i(ldc))
     else:
         ccall(fns[SGEMM], i(_ROW_MAJOR), i(ta), i(tb), i(m), i(n), i(k), np.float32(1.0),
-              a, i(lda), b, i(ldb), np.float32(0.0), c, i(ldc))
+              a, i(lda), b, i(ldb), np.float32(beta), c, i(ldc))
 
 
 # (CBLAS transpose flag, leading dimension) of a 2-D array, the flag 0 if not BLAS-strided:
@@ -127,10 +128,10 @@ def blas_strided(a, b, out):
 
 
 @numba.njit(nogil=True, cache=True)
-def matmul(fns, a, b, out):
-    """``out = a @ b`` by one MKL call for 2-D arrays of one float dtype, any BLAS-strided
-    layout (see :func:`blas_strided`, which must hold: the recurrent loops' own arrays, or
-    checked by the caller).
+def matmul(fns, a, b, out, beta=0.0):
+    """``out = a @ b + beta * out`` (``beta`` 0.0 or 1.0) by one MKL call for 2-D arrays of one
+    float dtype, any BLAS-strided layout (see :func:`blas_strided`, which must hold: the
+    recurrent loops' own arrays, or checked by the caller).
 
     NOTE: a ctypes call with the arrays' addresses costs ~19 us on top of the product (argument
     conversion, ``__array_interface__`` 2.6 us an array); this call ~2 us."""
@@ -142,16 +143,16 @@ def matmul(fns, a, b, out):
     tb, ldb = operand(b)
     ldc = operand(out)[1]
     gemm_raw(fns, a.itemsize == 8, ta, tb, m, n, k, a.ctypes.data, lda, b.ctypes.data, ldb,
-             out.ctypes.data, ldc)
+             out.ctypes.data, ldc, beta)
 
 
 @numba.njit(nogil=True, cache=True)
-def matmul_if_strided(fns, a, b, out):
+def matmul_if_strided(fns, a, b, out, beta):
     """:func:`matmul` when :func:`blas_strided` holds (True), else nothing (False): one
     dispatch from Python for both."""
     if not blas_strided(a, b, out):
         return False
-    matmul(fns, a, b, out)
+    matmul(fns, a, b, out, beta)
     return True
 
 

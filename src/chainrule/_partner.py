@@ -58,7 +58,8 @@ SPIN_NS = 2_000_000
 _POSTED, _DONE, _ASLEEP, _QUIET, _CLAIMED = range(5)
 # job slots: the kind (0/1: a float32/float64 GEMM, 2/3: a float32/float64 elementwise op),
 # then for a GEMM _native.gemm_raw's arguments from ``ta`` on, for an elementwise op
-# _elementwise_at's from ``op`` on (its scalar in the float64 job).
+# _elementwise_at's from ``op`` on; the float64 ``scalar``: a GEMM's beta, an elementwise op's
+# scalar.
 _JOB = 12
 _ELEMENTWISE = 2  # (kinds below it are GEMMs)
 
@@ -135,7 +136,7 @@ def _do(job, scalar, fns):
                         job[6], job[7], job[8], scalar[0])
     elif job[3] > 0 and job[4] > 0:
         gemm_raw(fns, job[0] == 1, job[1], job[2], job[3], job[4], job[5], job[6], job[7],
-                 job[8], job[9], job[10], job[11])
+                 job[8], job[9], job[10], job[11], scalar[0])
 
 
 @numba.njit(nogil=True, cache=True)
@@ -192,9 +193,10 @@ def _finish(ctl, job, scalar, fns, seq):
 
 
 @numba.njit(nogil=True, cache=True)
-def _run(fns, ctl, job, scalar, a1, b1, out1, a2, b2, out2):
-    """``out1 = a1 @ b1`` here while the partner computes ``out2 = a2 @ b2``, all in one
-    compiled call; False when nothing ran (an operand that MKL does not take)."""
+def _run(fns, ctl, job, scalar, a1, b1, out1, a2, b2, out2, beta):
+    """``out1 = a1 @ b1 + beta * out1`` here while the partner computes ``out2 = a2 @ b2 +
+    beta * out2``, all in one compiled call; False when nothing ran (an operand that MKL does
+    not take)."""
     if not (blas_strided(a1, b1, out1) and blas_strided(a2, b2, out2)):
         return False
     ta, lda = operand(a2)
@@ -203,8 +205,9 @@ def _run(fns, ctl, job, scalar, a1, b1, out1, a2, b2, out2):
     job[1], job[2], job[3], job[4], job[5] = ta, tb, out2.shape[0], out2.shape[1], a2.shape[1]
     job[6], job[7], job[8], job[9] = a2.ctypes.data, lda, b2.ctypes.data, ldb
     job[10], job[11] = out2.ctypes.data, operand(out2)[1]
+    scalar[0] = beta
     seq = _post(ctl)
-    matmul(fns, a1, b1, out1)
+    matmul(fns, a1, b1, out1, beta)
     _finish(ctl, job, scalar, fns, seq)
     return True
 
@@ -248,13 +251,15 @@ class _Partner:
             self.wake.acquire()
 
     def run(self, a1: np.ndarray, b1: np.ndarray, out1: np.ndarray, a2: np.ndarray,
-            b2: np.ndarray, out2: np.ndarray) -> bool:
+            b2: np.ndarray, out2: np.ndarray, beta: float = 0.0) -> bool:
         """``out1 = a1 @ b1`` on this thread and ``out2 = a2 @ b2`` on the partner (2-D arrays of
-        one float dtype, outputs with unit-stride rows); False, having run nothing, when an
-        operand is not BLAS-strided. The caller holds ``lock``."""
+        one float dtype, outputs with unit-stride rows; with ``beta`` 1.0 the products are added
+        to the outputs); False, having run nothing, when an operand is not BLAS-strided. The
+        caller holds ``lock``."""
         if self.ctl[_ASLEEP]:
             self._wake()  # now, so that it is up by the time the job is posted
-        return _run(self.fns, self.ctl, self.job, self.scalar, a1, b1, out1, a2, b2, out2)
+        return _run(self.fns, self.ctl, self.job, self.scalar, a1, b1, out1, a2, b2, out2,
+                    beta)
 
     def elementwise(self, op: int, mode: int, x: np.ndarray, y: np.ndarray, out: np.ndarray,
                     s: float, mid: int) -> None:

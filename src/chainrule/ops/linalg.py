@@ -135,14 +135,14 @@ def outer(input, vec2):
 
 
 class Linear(Function):
-    # NOTE: fused x @ W.T + b: one GEMM forward, two backward, the bias added in place.
+    # NOTE: fused x @ W.T + b: one GEMM forward (the bias added by it, see _mkl.addmm), two
+    # backward; every leading dim of the input is a row of one GEMM.
     @staticmethod
     def forward(ctx, x, w, b):
         ctx.x, ctx.w = x, w
-        y = _batch_times_matrix(x, w.T) if x.ndim > 2 else _mkl.matmul(x, w.T)
-        if b is not None:
-            y += b
-        return y
+        x2 = x if x.ndim == 2 else x.reshape(math.prod(x.shape[:-1]), x.shape[-1])
+        y = _mkl.matmul(x2, w.T) if b is None else _mkl.addmm(b, x2, w.T)
+        return y if x.ndim == 2 else y.reshape(*x.shape[:-1], w.shape[0])
 
     @staticmethod
     def backward(ctx, grad):
