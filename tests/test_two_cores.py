@@ -75,6 +75,22 @@ def test_every_op_equals_numpy_bit_for_bit_and_runs_on_both_threads(partner, dty
         np.testing.assert_array_equal(got, want)
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("shape", SHAPES)
+def test_every_op_in_place_equals_numpy_bit_for_bit(partner, dtype, shape):
+    # out is the first operand: the compiled loops take a two-array form there (see _pairwise)
+    rng = np.random.default_rng(3)
+    x, y = _arrays(rng, shape, dtype), _arrays(rng, shape, dtype)
+    row = rng.standard_normal(shape[-1]).astype(dtype)
+    for ufunc in (np.add, np.subtract, np.multiply):
+        for b in (y, 0.5, -3) + ((row,) if len(shape) > 1 else ()):
+            done = partner()
+            out = x.copy()
+            assert _two_cores.binary(ufunc, out, b, out=out) is out, (ufunc, np.shape(b))
+            np.testing.assert_array_equal(out, ufunc(x, b))
+            assert _partner_did(done + 1)
+
+
 def _partner_did(count):
     from chainrule import _partner
 

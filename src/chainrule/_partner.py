@@ -66,7 +66,21 @@ _ELEMENTWISE = 2  # (kinds below it are GEMMs)
 
 @numba.njit(nogil=True, cache=True)
 def _pairwise(op, x, y, out):
-    """``out = x op y`` for ADD, SUB, MUL over 1-D arrays of one size."""
+    """``out = x op y`` for ADD, SUB, MUL over 1-D arrays of one size (``out`` may be ``x``)."""
+    # NOTE: an ``out`` that is ``x`` fails LLVM's run-time overlap check, and a loop over three
+    # arrays then runs its unvectorised version: ``x -= y`` on 401,408 float32 took 221 us,
+    # as a loop over two arrays 112 us (NumPy 115 us).
+    if out.ctypes.data == x.ctypes.data:
+        if op == ADD:
+            for i in range(x.size):
+                x[i] += y[i]
+        elif op == SUB:
+            for i in range(x.size):
+                x[i] -= y[i]
+        else:
+            for i in range(x.size):
+                x[i] *= y[i]
+        return
     if op == ADD:
         for i in range(x.size):
             out[i] = x[i] + y[i]
@@ -103,6 +117,16 @@ def _elementwise(op, mode, x, y, out, lo, hi, s):
             outs[i] = xs[i] if ys[i] > zero else zero
     elif mode == SAME:
         _pairwise(op, xs, y[lo:hi], outs)
+    elif out.ctypes.data == x.ctypes.data:  # in place (see _pairwise)
+        if op == ADD:
+            for i in range(xs.size):
+                xs[i] += s
+        elif op == SUB:
+            for i in range(xs.size):
+                xs[i] -= s
+        else:
+            for i in range(xs.size):
+                xs[i] *= s
     elif op == ADD:
         for i in range(xs.size):
             outs[i] = xs[i] + s

@@ -69,8 +69,14 @@ class Mean(Function):
     @staticmethod
     def forward(ctx, x, axes, keepdim):
         ctx.shape, ctx.axes, ctx.keepdim = x.shape, axes, keepdim
-        ctx.n = math.prod(x.shape[a] for a in axes)
-        return np.mean(x, axis=axes, keepdims=keepdim)
+        ctx.n = n = math.prod(x.shape[a] for a in axes)
+        # NOTE: the sum divided by the count in the input's precision, as np.mean computes it,
+        # without np.mean's Python layers (a tenth of the time of (128, 1) in a training step)
+        total = np.add.reduce(x, axis=axes, keepdims=keepdim)
+        if n == 0:
+            with np.errstate(invalid="ignore"):
+                return np.true_divide(total, n, dtype=x.dtype)
+        return np.true_divide(total, n, dtype=x.dtype)
 
     @staticmethod
     def backward(ctx, grad):
@@ -303,9 +309,10 @@ class Softmax(Function):
 class LogSoftmax(Function):
     @staticmethod
     def forward(ctx, x, axis):
-        # NOTE: x - max - log(sum(exp(x - max))) is finite for any finite x.
-        z = x - np.max(x, axis=axis, keepdims=True)
-        z -= np.log(np.sum(np.exp(z), axis=axis, keepdims=True))
+        # NOTE: x - max - log(sum(exp(x - max))) is finite for any finite x. (The ufuncs' own
+        # reduce, not np.max/np.sum: the same computation without their Python layers.)
+        z = x - np.maximum.reduce(x, axis=axis, keepdims=True)
+        z -= np.log(np.add.reduce(np.exp(z), axis=axis, keepdims=True))
         ctx.y, ctx.axis = z, axis
         return z
 

@@ -65,19 +65,28 @@ class IndexPut(Function):
         return gx, gv, None
 
 
+def _along(index: np.ndarray, axis: int) -> tuple:
+    """The advanced index that picks ``x[i][index[i][j]]`` (for axis 1; likewise for any axis):
+    ``index`` itself along ``axis``, a broadcast arange over ``index.shape`` along the others.
+
+    NOTE: np.take_along_axis builds the same, behind Python layers that cost 4x the gather of a
+    (128, 1) index on a (128, 10) input in a training step."""
+    ones = (1,) * index.ndim
+    return tuple(index if a == axis else np.arange(size).reshape(ones[:a] + (size,) + ones[a + 1:])
+                 for a, size in enumerate(index.shape))
+
+
 class Gather(Function):
     @staticmethod
     def forward(ctx, x, axis, index):
-        sl = tuple(slice(0, n) if a != axis else slice(None) for a, n in enumerate(index.shape))
-        ctx.shape, ctx.axis, ctx.index, ctx.sl = x.shape, axis, index, sl
-        return np.take_along_axis(x[sl], index, axis=axis)
+        where = _along(index, axis)  # (may cover less than x along the other dims)
+        ctx.shape, ctx.where = x.shape, where
+        return x[where]
 
     @staticmethod
     def backward(ctx, grad):
         g = np.zeros(ctx.shape, grad.dtype)
-        grid = list(np.indices(ctx.index.shape, sparse=True))
-        grid[ctx.axis] = ctx.index
-        np.add.at(g, tuple(grid), grad)  # NOTE: indices may repeat along the gather axis
+        np.add.at(g, ctx.where, grad)  # NOTE: indices may repeat along the gather axis
         return g, None, None
 
 
@@ -158,7 +167,8 @@ def gather(input, dim, index):
         if a != axis and n > m:
             raise RuntimeError(f"gather: index {idx.shape} is larger than input {input.shape} "
                                f"at dim {a}")
-    if idx.size and (idx.min() < 0 or idx.max() >= input.shape[axis]):
+    if idx.size and (np.minimum.reduce(idx, axis=None) < 0
+                     or np.maximum.reduce(idx, axis=None) >= input.shape[axis]):
         raise IndexError(f"gather: index out of range for dim {axis} of size {input.shape[axis]} "
                          f"(indices must be in [0, {input.shape[axis] - 1}], as in PyTorch)")
     return Gather.apply(input, axis, idx)
