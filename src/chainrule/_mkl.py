@@ -38,10 +38,16 @@ from chainrule import _jit
 ENV_OFF = "CHAINRULE_NO_MKL"
 _ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
 
-# NOTE: a call costs ~10 us more than NumPy's (ctypes' argument conversion, MKL's own set-up;
-# measured (32, 128) @ (128, 10): 4.8 us in NumPy, 27 us through here on a busy machine); from
-# about two million multiply-adds on ((64, 128) @ (128, 256)) MKL's faster kernel makes up for it.
-_MIN_WORK = 1 << 21
+# NOTE: products from this many multiply-adds go to MKL. Through ctypes a call cost ~19 us
+# more than NumPy's, so this was 2^21 (two million); the compiled call (numba) costs ~2 us. In a
+# loop the two libraries then tie from 2^18 to 2^21 ((128, 256) @ (256, 10): 17.7 us in
+# OpenBLAS, 17.5 in MKL; (512, 64) @ (64, 60) 41 / 51, (32, 256) @ (256, 64) 16 / 13), but in a
+# network, right after MKL's big products, MKL's small ones win: the 784-512-256-10 MLP's
+# (128, 256) @ (256, 10) took 41 instead of 58 us in its raw-op step, and its inference went
+# from 1.108x to 1.061x PyTorch's time (A/B, 30 rounds; raw-op step 1.138x -> 1.126x). At
+# 2^18 and below OpenBLAS stays: the 64-128-10 MLP (batch 32), all of whose products are
+# 2^18 or smaller, took 0.72x PyTorch's step with OpenBLAS and 0.94x with MKL.
+_MIN_WORK = (1 << 18) + 1
 
 _SINGLE_WORK = 1 << 23  # multiply-adds below which one MKL call on this thread wins
 _MIN_HALF_ROWS = 32  # a product is cut by rows when each half gets at least this many
