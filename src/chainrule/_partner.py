@@ -95,7 +95,7 @@ def _pairwise(op, x, y, out):
 @numba.njit(nogil=True, cache=True)
 def _elementwise(op, mode, x, y, out, lo, hi, s):
     """``out[lo:hi] = op(x, y)[lo:hi]`` over 1-D arrays: ``op`` one of chainrule._two_cores's
-    ADD, SUB, MUL (x op y), RELU (max(x, 0)) and RELU_GRAD (x where y > 0, else 0), ``y`` an
+    ADD, SUB, MUL (x op y), RELU (max(x, 0)) and RELU_GRAD (0 where y <= 0, else x), ``y`` an
     array like x (SAME), a row repeated over x (ROW; ``lo`` and ``hi`` on row boundaries) or
     the scalar ``s`` (SCALAR), of the arrays' dtype. Each value as NumPy computes it (relu
     keeps NaN)."""
@@ -114,7 +114,7 @@ def _elementwise(op, mode, x, y, out, lo, hi, s):
     elif op == RELU_GRAD:
         ys = y[lo:hi]
         for i in range(xs.size):
-            outs[i] = xs[i] if ys[i] > zero else zero
+            outs[i] = zero if ys[i] <= zero else xs[i]
     elif mode == SAME:
         _pairwise(op, xs, y[lo:hi], outs)
     elif out.ctypes.data == x.ctypes.data:  # in place (see _pairwise)

@@ -115,7 +115,8 @@ def relu(x: np.ndarray) -> np.ndarray | None:
 
 
 def relu_grad(grad: np.ndarray, y: np.ndarray) -> np.ndarray | None:
-    """``grad`` where ``y > 0``, else 0, with the partner's help, or None."""
+    """0 where ``y <= 0``, else ``grad`` (so ``grad`` where y is NaN, as PyTorch), with the
+    partner's help, or None."""
     if _dense(grad) and isinstance(y, np.ndarray) and y.dtype == grad.dtype \
             and y.shape == grad.shape and y.flags.c_contiguous:
         return _run(RELU_GRAD, SAME, grad, y, None, 0.0)

@@ -69,3 +69,23 @@ def test_relu_kernels_match_the_numpy_reference(compiled_vs_reference, monkeypat
 
     fast, _ = compiled_vs_reference(run)
     assert np.isnan(fast[0]).sum() > 0
+
+
+@pytest.mark.parametrize("size", [12, 5000, 70000])  # NumPy's, the kernel's, shared or threaded
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_relu_gradient_at_nan_inf_and_zero_is_pytorchs(size, dtype):
+    # PyTorch's threshold_backward: 0 where the output is <= 0 (also for an infinite gradient,
+    # which a product with a 0/1 mask would turn into NaN), the gradient where it is NaN
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(4)
+    a = rng.standard_normal(size).astype(dtype)
+    a[:6] = [np.nan, 0.0, -0.0, np.inf, -np.inf, -1.0]
+    g = rng.standard_normal(size).astype(dtype)
+    g[6:12] = [np.inf, -np.inf, np.nan, np.inf, np.inf, -np.inf]
+    a[6:12] = [-1.0, 0.0, -2.0, 3.0, np.nan, 1.0]
+    x, tx = cr.tensor(a, requires_grad=True), torch.tensor(a, requires_grad=True)
+    y, ty = cr.relu(x), torch.relu(tx)
+    np.testing.assert_array_equal(y.detach().numpy(), ty.detach().numpy())
+    y.backward(cr.tensor(g))
+    ty.backward(torch.tensor(g))
+    np.testing.assert_array_equal(x.grad.numpy(), tx.grad.numpy())

@@ -35,20 +35,20 @@ def bias_relu_(h, b):
 
 @kernel
 def relu_backward_colsum_(dz, h, gb):
-    """dz = dz where h > 0, else 0, in place (relu'(0) = 0); adds dz's column sums to ``gb``
-    (float64) when it is not empty."""
+    """dz = 0 where h <= 0, else dz, in place (relu'(0) = 0; dz where h is NaN, as PyTorch);
+    adds dz's column sums to ``gb`` (float64) when it is not empty."""
     rows, f = dz.shape
     zero = dz.dtype.type(0)
     if gb.shape[0] > 0:
         for i in range(rows):
             for j in range(f):
-                v = dz[i, j] if h[i, j] > zero else zero
+                v = zero if h[i, j] <= zero else dz[i, j]
                 dz[i, j] = v
                 gb[j] += v
     else:
         for i in range(rows):
             for j in range(f):
-                dz[i, j] = dz[i, j] if h[i, j] > zero else zero
+                dz[i, j] = zero if h[i, j] <= zero else dz[i, j]
 
 
 # --- attention ---

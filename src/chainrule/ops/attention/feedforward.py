@@ -75,11 +75,11 @@ class FeedForward(Function):
         def work(lo, hi, part):
             dzc, gc, hc, xc = dz[lo:hi], g2[lo:hi], h[lo:hi], x2[lo:hi]
             _mkl.matmul(gc, w2, out=dzc)
-            # NOTE: relu'(0) = 0, as relu's own rule: the gradient passes where h > 0.
+            # NOTE: relu'(0) = 0, as relu's own rule: 0 where h <= 0 (NaN passes).
             if fast:
                 _kernels.relu_backward_colsum_(dzc, hc, gb1[part])
             else:
-                dzc *= hc > 0
+                dzc[hc <= 0] = 0
             if nx:
                 _mkl.matmul(dzc, w1, out=gx[lo:hi])
                 if ctx.residual:

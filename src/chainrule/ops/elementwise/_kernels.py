@@ -17,7 +17,8 @@ def relu_forward(x, out):
 
 @kernel
 def relu_backward(grad, y, out):
-    """out = grad where y > 0, else 0 (relu'(0) = 0)."""
+    """out = 0 where y <= 0, else grad (relu'(0) = 0; where y is NaN, grad, as PyTorch's
+    threshold_backward)."""
     zero = y.dtype.type(0)
     for i in range(y.size):
-        out[i] = grad[i] if y[i] > zero else zero
+        out[i] = zero if y[i] <= zero else grad[i]

@@ -206,11 +206,26 @@ def _threaded(fn, *inputs: np.ndarray, small: bool = False) -> np.ndarray | None
     return out
 
 
+# NOTE: below this many values relu and its gradient stay in NumPy: the compiled kernel runs
+# 5x faster per value than NaN-aware np.maximum, but calling it costs ~4 us more
+# ((128, 10): 8.5 us against PyTorch's 3.4 us through the kernel).
+_RELU_NUMPY_BELOW = 4096
+
+
+def _relu_grad(grad: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """0 where ``y <= 0``, else ``grad``: PyTorch's threshold_backward, which passes the
+    gradient where y is NaN and gives 0, not NaN, for an infinite gradient where y <= 0."""
+    return np.where(y <= 0, 0, grad).astype(grad.dtype, copy=False)
+
+
 class Relu(Function):
     # NOTE: big arrays on our threads (_threaded), smaller ones shared with the GEMM partner
-    # thread when it is awake (chainrule._two_cores), else on this thread.
+    # thread when it is awake (chainrule._two_cores), else on this thread; tiny ones in NumPy.
     @staticmethod
     def forward(ctx, x):
+        if x.size < _RELU_NUMPY_BELOW:
+            ctx.y = y = np.maximum(x, 0)
+            return y
         if _jit.enabled(x.dtype):
             kernel = _kernels.relu_forward
         else:
@@ -230,18 +245,20 @@ class Relu(Function):
     def backward(ctx, grad):
         # NOTE: relu'(0) = 0.
         y = ctx.y
+        if y.size < _RELU_NUMPY_BELOW:
+            return _relu_grad(grad, y)
         compiled = _jit.enabled(y.dtype) and grad.dtype == y.dtype
         if compiled:
             kernel = _kernels.relu_backward
         else:
             def kernel(g, a, out):
-                np.multiply(g, a > 0, out=out)
+                out[...] = _relu_grad(g, a)
         gx = _threaded(kernel, grad, y)
         if gx is None:
             gx = _two_cores.relu_grad(grad, y)
         if gx is None and compiled:
             gx = _threaded(kernel, grad, y, small=True)
-        return grad * (y > 0) if gx is None else gx
+        return _relu_grad(grad, y) if gx is None else gx
 
 
 class Clamp(Function):
