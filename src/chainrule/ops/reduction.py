@@ -318,7 +318,7 @@ class LogSoftmax(Function):
 
     @staticmethod
     def backward(ctx, grad):
-        return grad - np.exp(ctx.y) * np.sum(grad, axis=ctx.axis, keepdims=True), None
+        return grad - np.exp(ctx.y) * np.add.reduce(grad, axis=ctx.axis, keepdims=True), None
 
 
 class LogSumExp(Function):

@@ -80,13 +80,16 @@ class Gather(Function):
     @staticmethod
     def forward(ctx, x, axis, index):
         where = _along(index, axis)  # (may cover less than x along the other dims)
-        ctx.shape, ctx.where = x.shape, where
+        ctx.shape, ctx.where, ctx.unique = x.shape, where, index.shape[axis] == 1
         return x[where]
 
     @staticmethod
     def backward(ctx, grad):
         g = np.zeros(ctx.shape, grad.dtype)
-        np.add.at(g, ctx.where, grad)  # NOTE: indices may repeat along the gather axis
+        if ctx.unique:  # one index per line along the axis: no position is picked twice
+            g[ctx.where] = grad
+        else:
+            np.add.at(g, ctx.where, grad)  # NOTE: indices may repeat along the gather axis
         return g, None, None
 
 
