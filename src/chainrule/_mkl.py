@@ -267,7 +267,8 @@ def _split(a: np.ndarray, b: np.ndarray, out: np.ndarray, beta: float) -> bool:
     columns (MKL's ``cblas_sgemm_pack``) and both computing their rows against both packed
     halves after a barrier (each row half otherwise packs all of b, which PyTorch's threaded
     MKL shares): 584 / 654 / 572 and 209 / 215 / 189; 64-byte aligned outputs and inputs
-    (PyTorch's allocator aligns to 64, glibc's to 16): 602 / 608 through ``matmul``.
+    (PyTorch's allocator aligns to 64, glibc's to 16): through ``matmul``, 602 us as NumPy
+    allocates them, 608 aligned; in the MLP A/B, aligned was slower.
     """
     m, n = out.shape
     if m >= _MIN_HALF_ROWS * 2 or m >= n:
