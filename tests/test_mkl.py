@@ -29,7 +29,7 @@ def _record_calls(monkeypatch) -> list:
     """(m, n, k) of each product that one MKL call on a thread of ours runs from now on."""
     calls = []
     real = _mkl._call
-    monkeypatch.setattr(_mkl, "_call", lambda a, b, out, beta=0.0: calls.append(
+    monkeypatch.setattr(_mkl, "_call", lambda a, b, out, beta: calls.append(
         (a.shape[0], out.shape[1], a.shape[1])) or real(a, b, out, beta))
     return calls
 

@@ -144,14 +144,14 @@ def test_the_callers_thread_does_the_part_a_sleeping_or_stalled_partner_has_not_
     # it stays asleep (as if it fell asleep right after the caller looked, or the host took
     # its core): the caller claims the posted half once its own is done, and runs it
     monkeypatch.setattr(partner._Partner, "_wake", lambda self: None)
+    from chainrule import _two_cores
+
     ctl = partner._partner.ctl
+    tol = 1e-4 if dtype == "float32" else 1e-12
+    x = rng.standard_normal((128, 512)).astype(dtype)
     for _ in range(3):
         done = ctl[partner._DONE]
-        tol = 1e-4 if dtype == "float32" else 1e-12
         np.testing.assert_allclose(_mkl.matmul(a, b), a @ b, rtol=tol, atol=tol * 20)
         assert ctl[partner._DONE] == done + 1 and ctl[partner._CLAIMED] == done + 1
         assert ctl[partner._ASLEEP]  # nobody woke it
-        from chainrule import _two_cores
-
-        x = rng.standard_normal((128, 512)).astype(dtype)
         assert _two_cores.relu(x) is None  # never handed to a sleeping partner

@@ -65,7 +65,7 @@ def test_every_op_equals_numpy_bit_for_bit_and_runs_on_both_threads(partner, dty
             continue  # no rows to repeat a row over
         want = ufunc(a, b)
         # into a new array, and in place when the array comes first (then the compiled loops
-        # run over two arrays, see _partner._pairwise)
+        # run over two arrays, see _partner._elementwise)
         for in_place in (False, True) if a is x else (False,):
             done = partner()
             out = x.copy() if in_place else None

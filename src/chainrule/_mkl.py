@@ -167,8 +167,9 @@ def addmm(bias: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     if _eligible(a, b, None) and bias.dtype == a.dtype and bias.shape == (b.shape[1],):
         out = np.empty((a.shape[0], b.shape[1]), a.dtype)
         out[...] = bias
-        if _product(a, b, out, 1.0):
-            return out
+        if not _product(a, b, out, 1.0):
+            out += np.matmul(a, b)  # (MKL did not take it: NumPy's product, added to the bias)
+        return out
     out = np.matmul(a, b)
     out += bias
     return out
@@ -206,7 +207,7 @@ _compiled: Any = None  # chainrule._native, once imported (it imports numba)
 _partner: Any = None  # chainrule._partner, likewise
 
 
-def _call(a: np.ndarray, b: np.ndarray, out: np.ndarray, beta: float = 0.0) -> bool:
+def _call(a: np.ndarray, b: np.ndarray, out: np.ndarray, beta: float) -> bool:
     """``out = a @ b + beta * out`` by one MKL call on this thread; False, having done nothing,
     when an operand is not BLAS-strided or ``out``'s rows are not unit-strided.
 

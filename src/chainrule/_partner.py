@@ -76,20 +76,6 @@ def _binop(op, a, b):
 
 
 @numba.njit(nogil=True, cache=True)
-def _pairwise(op, x, y, out):
-    """``out = x op y`` for ADD, SUB, MUL over 1-D arrays of one size (``out`` may be ``x``)."""
-    # NOTE: an ``out`` that is ``x`` fails LLVM's run-time overlap check, and a loop over three
-    # arrays then runs its unvectorised version: ``x -= y`` on 401,408 float32 took 221 us,
-    # as a loop over two arrays 112 us (NumPy 115 us).
-    if out.ctypes.data == x.ctypes.data:
-        for i in range(x.size):
-            x[i] = _binop(op, x[i], y[i])
-    else:
-        for i in range(x.size):
-            out[i] = _binop(op, x[i], y[i])
-
-
-@numba.njit(nogil=True, cache=True)
 def _elementwise(op, mode, x, y, out, lo, hi, s):
     """``out[lo:hi] = op(x, y)[lo:hi]`` over 1-D arrays: ``op`` one of chainrule._two_cores's
     ADD, SUB, MUL (x op y), RELU (max(x, 0)) and RELU_GRAD (0 where y <= 0, else x), ``y`` an
@@ -98,12 +84,15 @@ def _elementwise(op, mode, x, y, out, lo, hi, s):
     keeps NaN). ``out`` may be ``x``."""
     # NOTE: loops from 0 over slices: an index that might be negative (range(lo, hi)) gets a
     # wrap-around check on every access, which keeps LLVM from vectorising (4-5x slower)
+    # NOTE: in place, the ``+ - *`` loops run over two arrays: an ``out`` that is ``x`` fails
+    # LLVM's run-time overlap check, and a loop over three arrays then runs its unvectorised
+    # version (``x -= y`` on 401,408 float32: 221 us, over two arrays 112 us, NumPy 115 us).
     zero = x.dtype.type(0)
     xs, outs = x[lo:hi], out[lo:hi]
-    in_place = out.ctypes.data == x.ctypes.data  # (two-array loops, see _pairwise)
+    in_place = out.ctypes.data == x.ctypes.data
     if mode == ROW:
-        # NOTE: the row loop written out here: a call of _pairwise per row took twice as long
-        # ((128, 512) + a row: 16 against 8 us; after a product, shared: 51 -> 34 us, PyTorch 30)
+        # NOTE: the rows looped over here: a call per row took twice as long ((128, 512) + a
+        # row: 16 against 8 us; after a product, shared: 51 -> 34 us, PyTorch 30)
         n = y.size
         if in_place:
             for r in range(xs.size // n):
@@ -124,7 +113,13 @@ def _elementwise(op, mode, x, y, out, lo, hi, s):
         for i in range(xs.size):
             outs[i] = zero if ys[i] <= zero else xs[i]
     elif mode == SAME:
-        _pairwise(op, xs, y[lo:hi], outs)
+        ys = y[lo:hi]
+        if in_place:
+            for i in range(xs.size):
+                xs[i] = _binop(op, xs[i], ys[i])
+        else:
+            for i in range(xs.size):
+                outs[i] = _binop(op, xs[i], ys[i])
     elif in_place:
         for i in range(xs.size):
             xs[i] = _binop(op, xs[i], s)
@@ -251,7 +246,7 @@ class _Partner:
         self.fns = table()
         self.ctl = np.zeros(5, np.int64)
         self.job = np.zeros(_JOB, np.int64)
-        self.scalar = np.zeros(1, np.float64)  # an elementwise job's scalar
+        self.scalar = np.zeros(1, np.float64)  # a GEMM's beta, an elementwise op's scalar
         self.pid = os.getpid()
         self.lock = _thread.allocate_lock()  # one caller at a time
         self.sleep_lock = _thread.allocate_lock()

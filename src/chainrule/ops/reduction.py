@@ -71,12 +71,10 @@ class Mean(Function):
         ctx.shape, ctx.axes, ctx.keepdim = x.shape, axes, keepdim
         ctx.n = n = math.prod(x.shape[a] for a in axes)
         # NOTE: the sum divided by the count in the input's precision, as np.mean computes it,
-        # without np.mean's Python layers (a tenth of the time of (128, 1) in a training step)
+        # without np.mean's Python layers (the mean of (128, 1) in the raw-op MLP step: 66 ->
+        # 37 us). The mean of nothing is 0 / NaN: NaN, as PyTorch's, without 0 / 0's warning.
         total = np.add.reduce(x, axis=axes, keepdims=keepdim)
-        if n == 0:
-            with np.errstate(invalid="ignore"):
-                return np.true_divide(total, n, dtype=x.dtype)
-        return np.true_divide(total, n, dtype=x.dtype)
+        return np.true_divide(total, n or math.nan, dtype=x.dtype)
 
     @staticmethod
     def backward(ctx, grad):

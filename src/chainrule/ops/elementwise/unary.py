@@ -215,7 +215,27 @@ _RELU_NUMPY_BELOW = 4096
 def _relu_grad(grad: np.ndarray, y: np.ndarray) -> np.ndarray:
     """0 where ``y <= 0``, else ``grad``: PyTorch's threshold_backward, which passes the
     gradient where y is NaN and gives 0, not NaN, for an infinite gradient where y <= 0."""
-    return np.where(y <= 0, 0, grad).astype(grad.dtype, copy=False)
+    return np.where(y <= 0, 0, grad)
+
+
+def _relu_numpy(x: np.ndarray, out: np.ndarray) -> None:
+    np.maximum(x, 0, out=out)
+
+
+def _relu_grad_numpy(grad: np.ndarray, y: np.ndarray, out: np.ndarray) -> None:
+    out[...] = _relu_grad(grad, y)
+
+
+def _relu_fast(kernel, compiled: bool, shared, *inputs: np.ndarray) -> np.ndarray | None:
+    """``kernel`` (the compiled one if ``compiled``, else NumPy's) over ``inputs``: on our
+    threads when they are big, else ``shared`` with the awake GEMM partner, else the compiled
+    kernel on this thread; None when none of these applies."""
+    y = _threaded(kernel, *inputs)
+    if y is None:
+        y = shared(*inputs)
+    if y is None and compiled:
+        y = _threaded(kernel, *inputs, small=True)
+    return y
 
 
 class Relu(Function):
@@ -223,41 +243,23 @@ class Relu(Function):
     # thread when it is awake (chainrule._two_cores), else on this thread; tiny ones in NumPy.
     @staticmethod
     def forward(ctx, x):
-        if x.size < _RELU_NUMPY_BELOW:
-            ctx.y = y = np.maximum(x, 0)
-            return y
-        if _jit.enabled(x.dtype):
-            kernel = _kernels.relu_forward
-        else:
-            def kernel(a, out):
-                np.maximum(a, 0, out=out)
-        y = _threaded(kernel, x)
-        if y is None:
-            y = _two_cores.relu(x)
-        if y is None and _jit.enabled(x.dtype):
-            y = _threaded(kernel, x, small=True)
-        if y is None:
-            y = np.maximum(x, 0)
-        ctx.y = y
+        y = None
+        if x.size >= _RELU_NUMPY_BELOW:
+            compiled = _jit.enabled(x.dtype)
+            y = _relu_fast(_kernels.relu_forward if compiled else _relu_numpy, compiled,
+                           _two_cores.relu, x)
+        ctx.y = y = np.maximum(x, 0) if y is None else y
         return y
 
     @staticmethod
     def backward(ctx, grad):
         # NOTE: relu'(0) = 0.
         y = ctx.y
-        if y.size < _RELU_NUMPY_BELOW:
-            return _relu_grad(grad, y)
-        compiled = _jit.enabled(y.dtype) and grad.dtype == y.dtype
-        if compiled:
-            kernel = _kernels.relu_backward
-        else:
-            def kernel(g, a, out):
-                out[...] = _relu_grad(g, a)
-        gx = _threaded(kernel, grad, y)
-        if gx is None:
-            gx = _two_cores.relu_grad(grad, y)
-        if gx is None and compiled:
-            gx = _threaded(kernel, grad, y, small=True)
+        gx = None
+        if y.size >= _RELU_NUMPY_BELOW:
+            compiled = _jit.enabled(y.dtype) and grad.dtype == y.dtype
+            gx = _relu_fast(_kernels.relu_backward if compiled else _relu_grad_numpy, compiled,
+                            _two_cores.relu_grad, grad, y)
         return _relu_grad(grad, y) if gx is None else gx
 
 
