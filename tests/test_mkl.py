@@ -29,8 +29,8 @@ def _record_calls(monkeypatch) -> list:
     """(m, n, k) of each product that one MKL call on a thread of ours runs from now on."""
     calls = []
     real = _mkl._call
-    monkeypatch.setattr(_mkl, "_call", lambda a, b, out, beta: calls.append(
-        (a.shape[0], out.shape[1], a.shape[1])) or real(a, b, out, beta))
+    monkeypatch.setattr(_mkl, "_call", lambda a, b, out, *rest: calls.append(
+        (a.shape[0], out.shape[1], a.shape[1])) or real(a, b, out, *rest))
     return calls
 
 
@@ -65,10 +65,11 @@ def test_gemm_matches_numpy_for_every_operand_layout(compiled_vs_reference, monk
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("halves", [False, True])
-def test_addmm_adds_the_bias_inside_the_gemm_for_every_operand_layout(compiled_vs_reference,
-                                                                      monkeypatch, dtype, halves):
-    # the bias is copied into the output and the GEMM adds to it (beta = 1), on one thread or
-    # as two halves (the partner's half too); NumPy's product plus the bias is the reference
+def test_addmm_and_addmm_relu_for_every_operand_layout(compiled_vs_reference, monkeypatch,
+                                                       dtype, halves):
+    # each thread adds the bias to its rows of the product (and rectifies them for
+    # addmm_relu), on one thread or as two halves (the partner's half too); NumPy's product
+    # plus the bias is the reference; addmm_relu is addmm's very result, rectified (NaN kept)
     monkeypatch.setattr(_mkl, "_MIN_WORK", 0)
     monkeypatch.setattr(_mkl, "_SPLIT_WORK", 0)
     monkeypatch.setattr(_mkl, "_SINGLE_WORK", 0 if halves else 1 << 62)
@@ -76,6 +77,7 @@ def test_addmm_adds_the_bias_inside_the_gemm_for_every_operand_layout(compiled_v
     rng = np.random.default_rng(2)
     tol = 1e-5 if dtype == "float32" else 1e-12
     bias = rng.standard_normal(n).astype(dtype)
+    bias[3] = np.nan
     before = bias.copy()
     for la, a in _layouts(rng, (m, k), dtype).items():
         for lb, b in _layouts(rng, (k, n), dtype).items():
@@ -84,7 +86,20 @@ def test_addmm_adds_the_bias_inside_the_gemm_for_every_operand_layout(compiled_v
             np.testing.assert_allclose(fast, np.matmul(a, b) + bias, rtol=tol,
                                        atol=tol * np.sqrt(k), err_msg=f"{la} {lb}")
             assert fast.dtype == np.dtype(dtype) and fast.flags.c_contiguous
+            fused = _mkl.addmm_relu(bias, a, b)
+            if fused is None:  # MKL declined: only an operand it cannot take
+                assert not _mkl._blas_strided(a, b, fast), f"{la} {lb}"
+                continue
+            np.testing.assert_array_equal(fused, np.maximum(fast, 0), err_msg=f"{la} {lb}")
+            assert np.isnan(fused[:, 3]).all() and (fused[:, :3] >= 0).all()
     np.testing.assert_array_equal(bias, before)  # the bias itself is never written
+
+
+def test_addmm_relu_declines_what_mkl_does_not_take():
+    a, b = np.ones((5, 4)), np.ones((4, 3))
+    assert _mkl.addmm_relu(np.ones(3), a, b) is None  # small: NumPy's, so the caller's relu
+    big = np.ones((600, 600), np.float32)
+    assert _mkl.addmm_relu(np.ones(600), big, big) is None  # a float64 bias for float32
 
 
 def test_addmm_outside_mkl_still_adds_the_bias():

@@ -158,30 +158,43 @@ def addmm(bias: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """``bias + a @ b`` for 2-D ``a``, ``b`` and a bias row of ``b.shape[1]`` values (a Linear
     layer's forward, as ``torch.addmm``).
 
-    NOTE: with MKL the bias is copied into the output first and the product added to it by
-    the GEMM itself (beta = 1), as PyTorch's addmm does: adding the bias afterwards reads the
-    product's fresh output again, ~55 us for (128, 512) float32, where the copy costs ~20 us
-    and the GEMM's extra read of its output nothing measurable (one thread: 1,107 against
-    1,053 us).
+    NOTE: with MKL, each thread that computes rows of the product (``_split``) adds the bias
+    to them right after, while they are in its cache (``_native.gemm_fused``). Adding it
+    afterwards on one thread, as NumPy would, read the product's fresh output again, ~55 us
+    for (128, 512) float32.
     """
-    if _eligible(a, b, None) and bias.dtype == a.dtype and bias.shape == (b.shape[1],):
-        out = np.empty((a.shape[0], b.shape[1]), a.dtype)
-        out[...] = bias
-        if not _product(a, b, out, 1.0):
-            out += np.matmul(a, b)  # (MKL did not take it: NumPy's product, added to the bias)
-        return out
-    out = np.matmul(a, b)
-    out += bias
+    out = _addmm(bias, a, b, False)
+    if out is None:
+        out = np.matmul(a, b)
+        out += bias
     return out
 
 
-def _product(a: np.ndarray, b: np.ndarray, out: np.ndarray, beta: float) -> bool:
-    """``out = a @ b + beta * out`` through MKL for operands ``_eligible`` accepted; False,
-    having done nothing, when MKL should not or cannot take it (see ``matmul``)."""
+def addmm_relu(bias: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray | None:
+    """max(``addmm(bias, a, b)``, 0) (NaN kept), a Linear layer followed by ReLU, when MKL takes
+    the product: each thread rectifies the rows it computed while they are in its cache. None,
+    having done nothing, when MKL does not take it."""
+    return _addmm(bias, a, b, True)
+
+
+def _addmm(bias: np.ndarray, a: np.ndarray, b: np.ndarray, relu: bool) -> np.ndarray | None:
+    if _eligible(a, b, None) and bias.dtype == a.dtype and bias.shape == (b.shape[1],):
+        out = np.empty((a.shape[0], b.shape[1]), a.dtype)
+        if _product(a, b, out, 0.0, np.ascontiguousarray(bias), relu):
+            return out
+    return None
+
+
+def _product(a: np.ndarray, b: np.ndarray, out: np.ndarray, beta: float,
+             bias: np.ndarray | None = None, relu: bool = False) -> bool:
+    """``out = a @ b + beta * out`` through MKL for operands ``_eligible`` accepted (with a
+    contiguous ``bias`` row: ``out = bias + a @ b``; with ``relu``, rectified); False, having
+    done nothing, when MKL should not or cannot take it (see ``matmul``)."""
     work = a.size * b.shape[1]
     single = _single() or work < _SINGLE_WORK  # in a chunk, or small: one call here
     if single or work >= _SPLIT_WORK or _jit.enabled():
-        return _call(a, b, out, beta) if single else _split(a, b, out, beta)
+        return (_call(a, b, out, beta, bias, relu) if single
+                else _split(a, b, out, beta, bias, relu))
     return False
 
 
@@ -207,9 +220,11 @@ _compiled: Any = None  # chainrule._native, once imported (it imports numba)
 _partner: Any = None  # chainrule._partner, likewise
 
 
-def _call(a: np.ndarray, b: np.ndarray, out: np.ndarray, beta: float) -> bool:
-    """``out = a @ b + beta * out`` by one MKL call on this thread; False, having done nothing,
-    when an operand is not BLAS-strided or ``out``'s rows are not unit-strided.
+def _call(a: np.ndarray, b: np.ndarray, out: np.ndarray, beta: float,
+          bias: np.ndarray | None = None, relu: bool = False) -> bool:
+    """``out = a @ b + beta * out`` by one MKL call on this thread (``bias``, ``relu`` as for
+    ``_product``); False, having done nothing, when an operand is not BLAS-strided or ``out``'s
+    rows are not unit-strided.
 
     NOTE: through numba when it is there: a ctypes call costs ~19 us more than the product
     (argument conversion; an array's address alone, by ``__array_interface__``, 2.6 us), which
@@ -221,20 +236,27 @@ def _call(a: np.ndarray, b: np.ndarray, out: np.ndarray, beta: float) -> bool:
             from chainrule import _native
 
             _compiled = _native
-        return bool(_compiled.matmul_if_strided(_compiled.table(), a, b, out, beta))
+        return bool(_compiled.matmul_if_strided(_compiled.table(), a, b, out, beta,
+                                                0 if bias is None else _address(bias), relu))
     if not _blas_strided(a, b, out):
         return False
     ta, tb, to = _operand(a), _operand(b), _operand(out)
     m, k = a.shape
     _gemm[a.dtype](_ROW_MAJOR, ta[0], tb[0], m, out.shape[1], k, 1.0,  # type: ignore[index]
                    _address(a), ta[1], _address(b), tb[1], beta, _address(out), to[1])
+    if bias is not None:
+        out += bias
+    if relu:
+        np.maximum(out, 0, out=out)
     return True
 
 
-def _with_partner(mine: tuple, theirs: tuple, beta: float = 0.0) -> bool | None:
+def _with_partner(mine: tuple, theirs: tuple, beta: float = 0.0, relu: bool = False
+                  ) -> bool | None:
     """Run the product ``mine`` here and ``theirs`` on the partner thread (each as ``(a, b,
-    out)``); None, having run nothing, when the partner is busy (another thread's product),
-    False when an operand is not BLAS-strided."""
+    out)``, or ``(a, b, out, bias)``, and ``relu``, as for ``_product``); None, having run
+    nothing, when the partner is busy (another thread's product), False when an operand is
+    not BLAS-strided."""
     global _partner
     if _partner is None:
         from chainrule import _partner as module  # it imports numba
@@ -244,15 +266,19 @@ def _with_partner(mine: tuple, theirs: tuple, beta: float = 0.0) -> bool | None:
     if not partner.lock.acquire(blocking=False):
         return None
     try:
-        return partner.run(*mine, *theirs, beta)
+        bias1, bias2 = (_address(h[3]) if len(h) > 3 and h[3] is not None else 0
+                        for h in (mine, theirs))
+        return partner.run(*mine[:3], *theirs[:3], beta, bias1, bias2, relu)
     finally:
         partner.lock.release()
 
 
-def _split(a: np.ndarray, b: np.ndarray, out: np.ndarray, beta: float) -> bool:
-    """out = a @ b + beta * out as two halves on two threads (False, having done nothing, when
-    an operand is not BLAS-strided): halves of the rows, or of the columns when there are few
-    rows and more columns (views keep the operands' strides). The second half
+def _split(a: np.ndarray, b: np.ndarray, out: np.ndarray, beta: float,
+           bias: np.ndarray | None = None, relu: bool = False) -> bool:
+    """out = a @ b + beta * out (``bias``, ``relu`` as for ``_product``) as two halves on two
+    threads (False, having done nothing, when an operand is not BLAS-strided): halves of the
+    rows, or of the columns when there are few rows and more columns (views keep the operands'
+    strides). The second half
     goes to the spinning partner thread (:mod:`chainrule._partner`) when numba is there,
     otherwise to a worker of ``ops/_threads``.
 
@@ -274,12 +300,13 @@ def _split(a: np.ndarray, b: np.ndarray, out: np.ndarray, beta: float) -> bool:
     m, n = out.shape
     if m >= _MIN_HALF_ROWS * 2 or m >= n:
         cut = -(-m // 2)
-        halves = [(a[:cut], b, out[:cut]), (a[cut:], b, out[cut:])]
+        halves = [(a[:cut], b, out[:cut], bias), (a[cut:], b, out[cut:], bias)]
     else:
         cut = -(-n // 2)
-        halves = [(a, b[:, :cut], out[:, :cut]), (a, b[:, cut:], out[:, cut:])]
+        halves = [(a, b[:, :cut], out[:, :cut], None if bias is None else bias[:cut]),
+                  (a, b[:, cut:], out[:, cut:], None if bias is None else bias[cut:])]
     if _jit.enabled():
-        done = _with_partner(halves[0], halves[1], beta)
+        done = _with_partner(halves[0], halves[1], beta, relu)
         if done is not None:
             return done
     if not _blas_strided(a, b, out):
@@ -288,8 +315,8 @@ def _split(a: np.ndarray, b: np.ndarray, out: np.ndarray, beta: float) -> bool:
     from chainrule.ops import _threads
 
     def work(lo: int, hi: int, slot: int) -> None:
-        for x, y, z in halves[lo:hi]:
-            _call(x, y, z, beta)
+        for x, y, z, row in halves[lo:hi]:
+            _call(x, y, z, beta, row, relu)
 
     _threads._each(2, work)
     return True

@@ -41,7 +41,7 @@ from chainrule._native import (
     ccall,
     claim,
     fence,
-    gemm_raw,
+    gemm_fused,
     matmul,
     now_ns,
     operand,
@@ -57,10 +57,10 @@ from chainrule._two_cores import ADD, RELU, RELU_GRAD, ROW, SAME, SUB
 SPIN_NS = 2_000_000
 _POSTED, _DONE, _ASLEEP, _QUIET, _CLAIMED = range(5)
 # job slots: the kind (0/1: a float32/float64 GEMM, 2/3: a float32/float64 elementwise op),
-# then for a GEMM _native.gemm_raw's arguments from ``ta`` on, for an elementwise op
-# _elementwise_at's from ``op`` on; the float64 ``scalar``: a GEMM's beta, an elementwise op's
-# scalar.
-_JOB = 12
+# then for a GEMM _native.gemm_fused's arguments from ``ta`` on (but beta), for an elementwise
+# op _elementwise_at's from ``op`` on; the float64 ``scalar``: a GEMM's beta, an elementwise
+# op's scalar.
+_JOB = 14
 _ELEMENTWISE = 2  # (kinds below it are GEMMs)
 
 
@@ -149,8 +149,8 @@ def _do(job, scalar, fns):
         _elementwise_at(job[0] == _ELEMENTWISE + 1, job[1], job[2], job[3], job[4], job[5],
                         job[6], job[7], job[8], scalar[0])
     elif job[3] > 0 and job[4] > 0:
-        gemm_raw(fns, job[0] == 1, job[1], job[2], job[3], job[4], job[5], job[6], job[7],
-                 job[8], job[9], job[10], job[11], scalar[0])
+        gemm_fused(fns, job[0] == 1, job[1], job[2], job[3], job[4], job[5], job[6], job[7],
+                   job[8], job[9], job[10], job[11], scalar[0], job[12], job[13])
 
 
 @numba.njit(nogil=True, cache=True)
@@ -207,10 +207,11 @@ def _finish(ctl, job, scalar, fns, seq):
 
 
 @numba.njit(nogil=True, cache=True)
-def _run(fns, ctl, job, scalar, a1, b1, out1, a2, b2, out2, beta):
+def _run(fns, ctl, job, scalar, a1, b1, out1, a2, b2, out2, beta, bias1, bias2, relu):
     """``out1 = a1 @ b1 + beta * out1`` here while the partner computes ``out2 = a2 @ b2 +
-    beta * out2``, all in one compiled call; False when nothing ran (an operand that MKL does
-    not take)."""
+    beta * out2``, all in one compiled call, each with its bias row (an address, 0 for none)
+    and relu if asked (see ``_native.gemm_fused``); False when nothing ran (an operand that
+    MKL does not take)."""
     if not (blas_strided(a1, b1, out1) and blas_strided(a2, b2, out2)):
         return False
     ta, lda = operand(a2)
@@ -219,9 +220,10 @@ def _run(fns, ctl, job, scalar, a1, b1, out1, a2, b2, out2, beta):
     job[1], job[2], job[3], job[4], job[5] = ta, tb, out2.shape[0], out2.shape[1], a2.shape[1]
     job[6], job[7], job[8], job[9] = a2.ctypes.data, lda, b2.ctypes.data, ldb
     job[10], job[11] = out2.ctypes.data, operand(out2)[1]
+    job[12], job[13] = bias2, relu
     scalar[0] = beta
     seq = _post(ctl)
-    matmul(fns, a1, b1, out1, beta)
+    matmul(fns, a1, b1, out1, beta, bias1, relu)
     _finish(ctl, job, scalar, fns, seq)
     return True
 
@@ -265,15 +267,17 @@ class _Partner:
             self.wake.acquire()
 
     def run(self, a1: np.ndarray, b1: np.ndarray, out1: np.ndarray, a2: np.ndarray,
-            b2: np.ndarray, out2: np.ndarray, beta: float = 0.0) -> bool:
+            b2: np.ndarray, out2: np.ndarray, beta: float = 0.0, bias1: int = 0, bias2: int = 0,
+            relu: bool = False) -> bool:
         """``out1 = a1 @ b1`` on this thread and ``out2 = a2 @ b2`` on the partner (2-D arrays of
         one float dtype, outputs with unit-stride rows; with ``beta`` 1.0 the products are added
-        to the outputs); False, having run nothing, when an operand is not BLAS-strided. The
-        caller holds ``lock``."""
+        to the outputs; ``bias1``, ``bias2``, ``relu`` as ``_native.gemm_fused`` takes them);
+        False, having run nothing, when an operand is not BLAS-strided. The caller holds
+        ``lock``."""
         if self.ctl[_ASLEEP]:
             self._wake()  # now, so that it is up by the time the job is posted
         return _run(self.fns, self.ctl, self.job, self.scalar, a1, b1, out1, a2, b2, out2,
-                    beta)
+                    beta, bias1, bias2, relu)
 
     def elementwise(self, op: int, mode: int, x: np.ndarray, y: np.ndarray, out: np.ndarray,
                     s: float, mid: int) -> None:

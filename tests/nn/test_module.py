@@ -240,3 +240,61 @@ def test_parameter_shares_memory_and_repr():
     assert t.numpy()[0] == 5
     assert repr(p).startswith("Parameter containing:\ntensor(")
     assert isinstance(p, cr.Tensor) and p.requires_grad and p.is_leaf
+
+
+def _grad_fns(out):
+    """The types of the autograd nodes behind ``out``."""
+    seen, stack = [], [out.grad_fn]
+    while stack:
+        node = stack.pop()
+        if node is not None and node not in seen:
+            seen.append(node)
+            stack.extend(p.grad_fn for p in node._parents if isinstance(p, cr.Tensor))
+    return {type(n).__name__ for n in seen}
+
+
+def _mlp(linear=nn.Linear, relu=nn.ReLU):
+    cr.manual_seed(0)
+    return nn.Sequential(linear(6, 5), relu(), nn.Linear(5, 4), relu(), linear(4, 3))
+
+
+def test_sequential_runs_linear_then_relu_as_one_primitive_with_the_same_results():
+    x0 = np.random.default_rng(0).standard_normal((7, 6))
+    results = []
+    for fused in (True, False):
+        net = _mlp().double()
+        if not fused:  # a hook on every ReLU: each module runs as written
+            for m in net:
+                if isinstance(m, nn.ReLU):
+                    m.register_forward_hook(lambda mod, args, out: None)
+        x = cr.tensor(x0, requires_grad=True)
+        y = net(x)
+        assert ("LinearReLU" in _grad_fns(y)) == fused
+        assert ("Relu" in _grad_fns(y)) != fused
+        (y * cr.arange(3.0)).sum().backward()
+        results.append([y.numpy(), x.grad.numpy()] + [p.grad.numpy() for p in net.parameters()])
+    for a, b in zip(*results):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_sequential_does_not_fuse_hooked_or_subclassed_layers():
+    class MyLinear(nn.Linear):
+        def forward(self, input):
+            return super().forward(input) + 1
+
+    class MyReLU(nn.ReLU):
+        pass
+
+    x = cr.ones(2, 6)
+    assert "LinearReLU" not in _grad_fns(_mlp(relu=MyReLU)(x))
+    # (the plain Linear(5, 4) and ReLU in the middle still run fused)
+    assert {"Relu", "LinearReLU"} <= _grad_fns(_mlp(linear=MyLinear)(x))
+    net = _mlp()
+    calls = []
+    net[0].register_forward_hook(lambda mod, args, out: calls.append(out.shape))
+    net[2].register_forward_pre_hook(lambda mod, args: calls.append(args[0].shape))
+    net(x)
+    assert calls == [(2, 5), (2, 5)]  # both hooks saw their layer run on its own
+    net = _mlp(linear=MyLinear)
+    np.testing.assert_array_equal(net(x).numpy(), net[4](net[3](net[2](
+        net[1](net[0](x))))).numpy())  # MyLinear's forward ran, +1 included

@@ -531,6 +531,29 @@ SPECS: list[Spec] = [
         big=((8, 64, 128), (32, 128)),
         tol32=(1e-5, 1e-4),
     ),
+    Spec(
+        name="linear_relu",
+        prims=(la.LinearReLU,),
+        fn=lambda x, w, b: la.linear_relu(x, w, b),
+        torch_fn=lambda x, w, b: _t().relu(_t().nn.functional.linear(x, w, b)),
+        cases=(
+            ((3, 4), (5, 4), (5,)),
+            ((2, 3, 4), (5, 4), (5,)),
+            ((1, 1), (1, 1), (1,)),
+        ),
+        # 8M multiply-adds: MKL's two halves, each rectified by its thread
+        big=((128, 256), (256, 256), (256,)),
+        tol32=(1e-5, 1e-4),
+    ),
+    Spec(
+        name="linear_relu_no_bias",
+        prims=(la.LinearReLU,),
+        fn=lambda x, w: la.linear_relu(x, w),
+        torch_fn=lambda x, w: _t().relu(_t().nn.functional.linear(x, w)),
+        cases=(((3, 4), (5, 4)), ((2, 1, 4), (1, 4))),
+        big=((8, 64, 128), (32, 128)),
+        tol32=(1e-5, 1e-4),
+    ),
     # --- shape: views ---
     _unary("reshape", sh.Reshape, lambda x: x.reshape(-1)),
     Spec(

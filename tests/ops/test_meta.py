@@ -89,6 +89,7 @@ CORE = ("elementwise", "reduction", "shape", "linalg")
 NO_SCALAR = {  # core primitives that cannot take a 0-d input, and why
     "MatMul": "matmul needs at least one dimension",
     "Linear": "the input's last dim is in_features",
+    "LinearReLU": "the input's last dim is in_features",
     "Cat": "0-d tensors cannot be concatenated",
     "Pad": "padding needs as many dims as pad pairs",
 }

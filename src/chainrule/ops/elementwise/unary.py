@@ -238,29 +238,39 @@ def _relu_fast(kernel, compiled: bool, shared, *inputs: np.ndarray) -> np.ndarra
     return y
 
 
+def relu_array(x: np.ndarray) -> np.ndarray:
+    """max(x, 0) as a new array (NaN kept).
+
+    NOTE: big arrays on our threads (_threaded), smaller ones shared with the GEMM partner
+    thread when it is awake (chainrule._two_cores), else on this thread; tiny ones in NumPy."""
+    y = None
+    if x.size >= _RELU_NUMPY_BELOW:
+        compiled = _jit.enabled(x.dtype)
+        y = _relu_fast(_kernels.relu_forward if compiled else _relu_numpy, compiled,
+                       _two_cores.relu, x)
+    return np.maximum(x, 0) if y is None else y
+
+
+def relu_grad_array(grad: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """The gradient through relu's output ``y``: 0 where y <= 0 (relu'(0) = 0), else ``grad``
+    (see ``_relu_grad``), computed where :func:`relu_array` would be."""
+    gx = None
+    if y.size >= _RELU_NUMPY_BELOW:
+        compiled = _jit.enabled(y.dtype) and grad.dtype == y.dtype
+        gx = _relu_fast(_kernels.relu_backward if compiled else _relu_grad_numpy, compiled,
+                        _two_cores.relu_grad, grad, y)
+    return _relu_grad(grad, y) if gx is None else gx
+
+
 class Relu(Function):
-    # NOTE: big arrays on our threads (_threaded), smaller ones shared with the GEMM partner
-    # thread when it is awake (chainrule._two_cores), else on this thread; tiny ones in NumPy.
     @staticmethod
     def forward(ctx, x):
-        y = None
-        if x.size >= _RELU_NUMPY_BELOW:
-            compiled = _jit.enabled(x.dtype)
-            y = _relu_fast(_kernels.relu_forward if compiled else _relu_numpy, compiled,
-                           _two_cores.relu, x)
-        ctx.y = y = np.maximum(x, 0) if y is None else y
+        ctx.y = y = relu_array(x)
         return y
 
     @staticmethod
     def backward(ctx, grad):
-        # NOTE: relu'(0) = 0.
-        y = ctx.y
-        gx = None
-        if y.size >= _RELU_NUMPY_BELOW:
-            compiled = _jit.enabled(y.dtype) and grad.dtype == y.dtype
-            gx = _relu_fast(_kernels.relu_backward if compiled else _relu_grad_numpy, compiled,
-                            _two_cores.relu_grad, grad, y)
-        return _relu_grad(grad, y) if gx is None else gx
+        return relu_grad_array(grad, ctx.y)
 
 
 class Clamp(Function):
