@@ -6,6 +6,11 @@ compiled code here receives the addresses in a table (an int64 array, see :func:
 calls them through :func:`ccall`; the kernels stay cacheable.
 
 Imported only on the fast path: it imports numba (see :mod:`chainrule._jit`).
+
+NOTE (for whoever edits this file): numba's disk cache of a compiled function notices changes
+to the file that defines it, not to the functions it calls from other files. After changing a
+function here, delete ``src/chainrule/__pycache__/*.nb?``, or ``chainrule._partner`` keeps
+running the old one from its cache (a fresh clone or install compiles everything anew).
 """
 
 from __future__ import annotations
@@ -155,6 +160,28 @@ def gemm_fused(fns, double, ta, tb, m, n, k, a, lda, b, ldb, c, ldc, beta, bias,
     else:
         row32 = numba.carray(pointer(bias, np.float32), n if bias != 0 else 0)
         _epilogue(numba.carray(pointer(c, np.float32), size), ldc, m, n, row32, relu)
+
+
+CHAIN_FIELDS = 8  # per layer in chain_rows's table: tb, ldb, b, n, k, bias, relu, out
+
+
+@numba.njit(nogil=True, cache=True)
+def chain_rows(fns, double, layers, n_layers, x, ldx, lo, hi):
+    """Rows lo..hi of a chain of Linear layers (each optionally rectified): row-major ``x``
+    (an address, rows ``ldx`` apart) through each layer of ``layers`` (an int64 array of
+    ``CHAIN_FIELDS`` values per layer: the weight as ``b`` of :func:`gemm_raw` with its
+    transpose flag and leading dimension, out_features n, in_features k, the bias's address or
+    0, relu 0/1, and the address of the layer's C-contiguous (rows, n) output), each layer
+    reading the rows the one before wrote."""
+    item = 8 if double else 4
+    a, lda = x + lo * ldx * item, ldx
+    for i in range(n_layers):
+        f = layers[i * CHAIN_FIELDS:(i + 1) * CHAIN_FIELDS]
+        n = f[3]
+        c = f[7] + lo * n * item
+        gemm_fused(fns, double, NO_TRANS, f[0], hi - lo, n, f[4], a, lda, f[2], f[1], c, n, 0.0,
+                   f[5], f[6] != 0)
+        a, lda = c, n
 
 
 # (CBLAS transpose flag, leading dimension) of a 2-D array, the flag 0 if not BLAS-strided:

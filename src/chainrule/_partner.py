@@ -36,9 +36,11 @@ import numba
 import numpy as np
 
 from chainrule._native import (
+    CHAIN_FIELDS,
     SCHED_YIELD,
     blas_strided,
     ccall,
+    chain_rows,
     claim,
     fence,
     gemm_fused,
@@ -56,12 +58,14 @@ from chainrule._two_cores import ADD, RELU, RELU_GRAD, ROW, SAME, SUB
 # (A/B in one process), LeNet-5 and the Transformer unchanged. Intel's OpenMP spins 200 ms.
 SPIN_NS = 2_000_000
 _POSTED, _DONE, _ASLEEP, _QUIET, _CLAIMED = range(5)
-# job slots: the kind (0/1: a float32/float64 GEMM, 2/3: a float32/float64 elementwise op),
-# then for a GEMM _native.gemm_fused's arguments from ``ta`` on (but beta), for an elementwise
-# op _elementwise_at's from ``op`` on; the float64 ``scalar``: a GEMM's beta, an elementwise
-# op's scalar.
+# job slots: the kind (0/1: a float32/float64 GEMM, 2/3: a float32/float64 elementwise op, 4/5:
+# a float32/float64 chain of Linear layers), then for a GEMM _native.gemm_fused's arguments
+# from ``ta`` on (but beta), for an elementwise op _elementwise_at's from ``op`` on, for a chain
+# _native.chain_rows's from ``layers`` on (the table's address first); the float64
+# ``scalar``: a GEMM's beta, an elementwise op's scalar.
 _JOB = 14
 _ELEMENTWISE = 2  # (kinds below it are GEMMs)
+_CHAIN = 4
 
 
 @numba.njit(inline="always")
@@ -145,7 +149,10 @@ def _elementwise_at(double, op, mode, lo, hi, x, y, ny, out, s):
 @numba.njit(nogil=True, cache=True)
 def _do(job, scalar, fns):
     """Run the posted job (see ``_JOB``)."""
-    if job[0] >= _ELEMENTWISE:
+    if job[0] >= _CHAIN:
+        layers = numba.carray(pointer(job[1], np.int64), job[2] * CHAIN_FIELDS)
+        chain_rows(fns, job[0] == _CHAIN + 1, layers, job[2], job[3], job[4], job[5], job[6])
+    elif job[0] >= _ELEMENTWISE:
         _elementwise_at(job[0] == _ELEMENTWISE + 1, job[1], job[2], job[3], job[4], job[5],
                         job[6], job[7], job[8], scalar[0])
     elif job[3] > 0 and job[4] > 0:
@@ -229,6 +236,18 @@ def _run(fns, ctl, job, scalar, a1, b1, out1, a2, b2, out2, beta, bias1, bias2, 
 
 
 @numba.njit(nogil=True, cache=True)
+def _run_chain(fns, ctl, job, scalar, layers, n_layers, x, double, cut, m):
+    """Rows 0..cut of a chain of Linear layers here (see ``_native.chain_rows``; ``x`` a
+    C-contiguous 2-D array of m rows) while the partner runs rows cut..m."""
+    job[0] = _CHAIN + double
+    job[1], job[2], job[3], job[4] = layers.ctypes.data, n_layers, x.ctypes.data, x.shape[1]
+    job[5], job[6] = cut, m
+    seq = _post(ctl)
+    chain_rows(fns, double, layers, n_layers, x.ctypes.data, x.shape[1], 0, cut)
+    _finish(ctl, job, scalar, fns, seq)
+
+
+@numba.njit(nogil=True, cache=True)
 def _run_elementwise(fns, ctl, job, scalar, op, mode, x, y, out, s, mid):
     """``out = op(x, y or s)`` (see :func:`_elementwise`; 1-D arrays of one dtype), the values
     from ``mid`` on by the partner, the others here."""
@@ -278,6 +297,15 @@ class _Partner:
             self._wake()  # now, so that it is up by the time the job is posted
         return _run(self.fns, self.ctl, self.job, self.scalar, a1, b1, out1, a2, b2, out2,
                     beta, bias1, bias2, relu)
+
+    def chain(self, layers: np.ndarray, x: np.ndarray, cut: int) -> None:
+        """Rows of ``x`` (C-contiguous, 2-D) through a chain of Linear layers described by
+        ``layers`` (see ``_native.chain_rows``), rows from ``cut`` on by the partner. The
+        caller holds ``lock``."""
+        if self.ctl[_ASLEEP]:
+            self._wake()
+        _run_chain(self.fns, self.ctl, self.job, self.scalar, layers,
+                   layers.size // CHAIN_FIELDS, x, x.itemsize == 8, cut, x.shape[0])
 
     def elementwise(self, op: int, mode: int, x: np.ndarray, y: np.ndarray, out: np.ndarray,
                     s: float, mid: int) -> None:

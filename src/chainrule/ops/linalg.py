@@ -1,4 +1,5 @@
-"""Matrix products: one primitive covering every shape ``matmul`` accepts."""
+"""Matrix products: one primitive covering every shape ``matmul`` accepts; Linear layers
+(``linear``, ``linear_relu``, and ``linear_chain`` for runs of them under no_grad)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import numpy as np
 from chainrule import _mkl
 from chainrule.autograd.engine import sum_leading
 from chainrule.autograd.function import Function
+from chainrule.autograd.grad_mode import is_grad_enabled
 from chainrule.ops.elementwise import _prepare
 from chainrule.ops.elementwise.unary import relu_array, relu_grad_array
 from chainrule.tensor import Tensor
@@ -234,3 +236,22 @@ def linear_relu(input, weight, bias=None):
     """
     _check_linear(input, weight, bias)
     return LinearReLU.apply(input, weight, bias)
+
+
+def linear_chain(input, layers):
+    """The output of Linear layers applied one after another, each as ``(weight, bias or
+    None, relu)`` (relu: rectified, a ReLU after it), computed without a graph (for
+    ``no_grad``; nn.Sequential runs its runs of Linear and ReLU layers so): the batch's rows
+    in two halves, one per core, each half through every layer (see ``_mkl.linear_chain``).
+    None, having done nothing, where that does not apply (grad mode on, too small, no MKL, a
+    shape or dtype that does not fit); the caller then runs the layers one by one (and raises
+    their errors).
+    """
+    if is_grad_enabled() or not isinstance(input, Tensor) or input.ndim < 2:
+        return None
+    x = input._data
+    rows = math.prod(x.shape[:-1])
+    y = _mkl.linear_chain(x.reshape(rows, x.shape[-1]),
+                          [(w._data.T, None if b is None else b._data, relu)
+                           for w, b, relu in layers])
+    return None if y is None else Tensor._wrap(y.reshape(*x.shape[:-1], y.shape[-1]))
