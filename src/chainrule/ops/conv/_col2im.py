@@ -17,6 +17,7 @@ from chainrule.ops.conv import _kernels
 from chainrule.ops.conv._im2col import (
     Pads,
     _conv_forward,
+    _matmul,
     _rows,
     _view,
     _window,
@@ -63,7 +64,7 @@ def _conv_input_grad(g: np.ndarray, w: np.ndarray, x_shape: tuple[int, ...],
     def work(lo: int, hi: int, slot: int) -> None:
         n = hi - lo
         cols = np.empty((n, ho, wo, groups, kh, kw, cg), g.dtype)
-        np.matmul(_rows(gt, lo, hi, groups), wm,
+        _matmul(_rows(gt, lo, hi, groups), wm,
                   out=_view(cols, (-1, groups, kh * kw * cg)).transpose(1, 0, 2))
         dst = gxp[lo:hi].reshape(n, *gxp.shape[1:3], groups, cg)
         for i in range(kh):
@@ -89,7 +90,7 @@ def _col2im_channels_first(g: np.ndarray, w: np.ndarray, x_shape: tuple[int, ...
     wm = w.transpose(2, 3, 1, 0).reshape(kh * kw * C, O)
 
     def work(lo: int, hi: int, slot: int) -> None:
-        cols = np.matmul(wm, _rows(gt, lo, hi, 1)[0].T).reshape(kh, kw, C, hi - lo, ho, wo)
+        cols = _matmul(wm, _rows(gt, lo, hi, 1)[0].T).reshape(kh, kw, C, hi - lo, ho, wo)
         dst = gxp[:, lo:hi]
         for i in range(kh):
             for j in range(kw):  # col2im
@@ -119,7 +120,7 @@ def _col2im_compiled(g: np.ndarray, w: np.ndarray, x_shape: tuple[int, ...],
     def work(lo: int, hi: int, slot: int) -> None:
         n = hi - lo
         cols = np.empty((n, ho, wo, C * kh * kw), g.dtype)
-        np.matmul(_rows(gt, lo, hi, groups), wm,
+        _matmul(_rows(gt, lo, hi, groups), wm,
                   out=_view(cols, (-1, groups, kh * kw * cg)).transpose(1, 0, 2))
         _kernels.col2im_last(_view(cols, (-1,)), lo, H, W, C, groups, kh, kw, *stride,
                              *dilation, pads[0], pads[2], n, ho, wo, flat)
