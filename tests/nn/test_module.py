@@ -298,3 +298,32 @@ def test_sequential_does_not_fuse_hooked_or_subclassed_layers():
     net = _mlp(linear=MyLinear)
     np.testing.assert_array_equal(net(x).numpy(), net[4](net[3](net[2](
         net[1](net[0](x))))).numpy())  # MyLinear's forward ran, +1 included
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_sequential_runs_a_convolution_and_its_relu_as_one_primitive(dtype):
+    def cnn():
+        cr.manual_seed(1)
+        return nn.Sequential(
+            nn.Conv2d(1, 4, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),  # the direct kernel
+            nn.Conv2d(4, 6, 3, groups=2), nn.ReLU(), nn.Flatten(),
+            nn.Unflatten(1, (6, 36)), nn.Conv1d(6, 5, 3, bias=False), nn.ReLU(), nn.Flatten(),
+            nn.Linear(5 * 34, 3),
+        ).to(getattr(cr, dtype))
+
+    x0 = np.random.default_rng(1).standard_normal((3, 1, 16, 16)).astype(dtype)
+    results = []
+    for fused in (True, False):
+        net = cnn()
+        if not fused:
+            for m in net:
+                if isinstance(m, nn.ReLU):
+                    m.register_forward_hook(lambda mod, args, out: None)
+        x = cr.tensor(x0, requires_grad=True)
+        y = net(x)
+        kinds = _grad_fns(y)
+        assert ("ConvReLU" in kinds) == fused and ("Relu" in kinds) != fused
+        (y * cr.arange(3.0, dtype=y.dtype)).sum().backward()
+        results.append([y.numpy(), x.grad.numpy()] + [p.grad.numpy() for p in net.parameters()])
+    for a, b in zip(*results):
+        np.testing.assert_array_equal(a, b)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import chainrule.nn.functional as F
 from chainrule.ops import conv as cv
 from chainrule.ops import pool as pl
+from chainrule.ops.conv import convolution as cvc
 from tests.ops.specs import Spec, distinct, normal
 
 
@@ -72,6 +73,22 @@ SPECS: list[Spec] = [
     _conv("conv2d_unbatched", cv.Conv, lambda x, w: F.conv2d(x, w, padding=1),
           lambda x, w: _tf().conv2d(x, w, padding=1),
           cases=(((3, 4, 5), (2, 3, 3, 3)),), big=((16, 20, 20), (8, 16, 3, 3))),
+    # --- conv + relu (nn.Sequential's Conv1d/Conv2d followed by ReLU) ---
+    _conv("conv2d_relu", cvc.ConvReLU,
+          lambda x, w, b: cvc._conv(x, w, b, 1, 1, 1, 1, 2, "conv2d", relu=True),
+          lambda x, w, b: _tf().relu(_tf().conv2d(x, w, b, padding=1)),
+          cases=(((2, 3, 5, 6), (4, 3, 3, 3), (4,)), ((1, 1, 3, 3), (1, 1, 3, 3), (1,))),
+          big=((8, 16, 16, 16), (32, 16, 3, 3), (32,))),
+    _conv("conv2d_relu_one_channel", cvc.ConvReLU,  # (the direct kernel, LeNet's conv1)
+          lambda x, w, b: cvc._conv(x, w, b, 1, 2, 1, 1, 2, "conv2d", relu=True),
+          lambda x, w, b: _tf().relu(_tf().conv2d(x, w, b, padding=2)),
+          cases=(((2, 1, 6, 5), (3, 1, 5, 5), (3,)),),
+          big=((16, 1, 28, 28), (6, 1, 5, 5), (6,))),
+    _conv("conv1d_relu", cvc.ConvReLU,
+          lambda x, w, b: cvc._conv(x, w, b, 2, 1, 1, 1, 1, "conv1d", relu=True),
+          lambda x, w, b: _tf().relu(_tf().conv1d(x, w, b, stride=2, padding=1)),
+          cases=(((2, 3, 9), (4, 3, 3), (4,)),),
+          big=((8, 16, 64), (32, 16, 5), (32,))),
     # --- conv1d ---
     _conv("conv1d", cv.Conv, lambda x, w, b: F.conv1d(x, w, b, stride=2, padding=1),
           lambda x, w, b: _tf().conv1d(x, w, b, stride=2, padding=1),

@@ -7,6 +7,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, overload
 
 from chainrule.nn.layers.activation import ReLU
+from chainrule.nn.layers.conv import Conv1d, Conv2d
 from chainrule.nn.layers.linear import Linear
 from chainrule.nn.module import Module
 from chainrule.ops.linalg import linear, linear_chain, linear_relu
@@ -14,6 +15,14 @@ from chainrule.ops.linalg import linear, linear_chain, linear_relu
 
 def _plain(m: Module) -> bool:
     return not (m._forward_pre_hooks or m._forward_hooks or "forward" in m.__dict__)
+
+
+_CONVS = (Conv1d, Conv2d)  # (their _forward takes relu)
+
+
+def _relu_after(mods: list[Module], i: int) -> bool:
+    """``mods[i + 1]`` is a ReLU as chainrule defines it, without hooks."""
+    return i + 1 < len(mods) and type(mods[i + 1]) is ReLU and _plain(mods[i + 1])
 
 
 def _linear_run(mods: list[Module], i: int) -> tuple[list[tuple[Any, Any, bool]], int]:
@@ -35,7 +44,7 @@ def _linear_run(mods: list[Module], i: int) -> tuple[list[tuple[Any, Any, bool]]
     n = len(mods)
     while i < n and type(mods[i]) is Linear and _plain(mods[i]):
         m = mods[i]
-        relu = i + 1 < n and type(mods[i + 1]) is ReLU and _plain(mods[i + 1])
+        relu = _relu_after(mods, i)
         run.append((m.weight, m.bias, relu))  # type: ignore[attr-defined]
         i += 2 if relu else 1
     return run, i
@@ -79,8 +88,13 @@ class Sequential(Module):
         while i < n:
             run, j = _linear_run(mods, i)
             if not run:
-                input = mods[i](input)
-                i += 1
+                m = mods[i]
+                if type(m) in _CONVS and _relu_after(mods, i) and _plain(m):
+                    input = m._forward(input, relu=True)  # type: ignore[attr-defined]
+                    i += 2
+                else:
+                    input = m(input)
+                    i += 1
                 continue
             y = linear_chain(input, run) if len(run) > 1 else None  # (None with grad mode on)
             if y is None:

@@ -144,8 +144,12 @@ class Conv1d(_ConvNd):
                          False, 0, groups, bias, padding_mode, device, dtype)
 
     def forward(self, input: Tensor) -> Tensor:
+        return self._forward(input)
+
+    def _forward(self, input: Tensor, relu: bool = False) -> Tensor:
+        """forward, rectified if ``relu`` (a ReLU after it, fused by nn.Sequential)."""
         return _conv(input, self.weight, self.bias, self.stride, self.padding, self.dilation,
-                     self.groups, 1, self._where())
+                     self.groups, 1, self._where(), relu)
 
 
 class Conv2d(_ConvNd):
@@ -187,8 +191,12 @@ class Conv2d(_ConvNd):
                          False, 0, groups, bias, padding_mode, device, dtype)
 
     def forward(self, input: Tensor) -> Tensor:
+        return self._forward(input)
+
+    def _forward(self, input: Tensor, relu: bool = False) -> Tensor:
+        """forward, rectified if ``relu`` (a ReLU after it, fused by nn.Sequential)."""
         return _conv(input, self.weight, self.bias, self.stride, self.padding, self.dilation,
-                     self.groups, 2, self._where())
+                     self.groups, 2, self._where(), relu)
 
 
 class ConvTranspose2d(_ConvNd):

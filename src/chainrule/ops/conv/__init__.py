@@ -1,6 +1,7 @@
 """Convolution: conv1d, conv2d, conv_transpose1d and conv_transpose2d as fused primitives.
 
-- ``convolution.py``: the primitives ``Conv`` and ``ConvTranspose`` (forward and backward side
+- ``convolution.py``: the primitives ``Conv``, ``ConvReLU`` (a convolution and the ReLU after
+  it, rectified chunk by chunk) and ``ConvTranspose`` (forward and backward side
   by side) and the functional forms.
 - ``_im2col.py``: the array routines they call: im2col, one GEMM per group (or a direct
   convolution for one input channel), chunked over the batch on a few threads.

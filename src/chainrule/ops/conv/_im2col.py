@@ -37,6 +37,7 @@ from numpy.lib.stride_tricks import as_strided
 from chainrule import _jit, _mkl
 from chainrule.ops import _threads
 from chainrule.ops.conv import _kernels
+from chainrule.ops.elementwise.unary import relu_in_place
 
 
 def _matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
@@ -270,9 +271,10 @@ def _im2col_of(x: np.ndarray, w_shape: tuple[int, ...], stride: tuple[int, int],
 
 def _conv_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, stride: tuple[int, int],
                   pads: Pads, dilation: tuple[int, int], groups: int,
-                  out_hw: tuple[int, int] | None = None, im2col: _Im2col | None = None
-                  ) -> np.ndarray:
-    """y = conv(x, w) + b for x (N, C, H, W), w (O, C / groups, kh, kw).
+                  out_hw: tuple[int, int] | None = None, im2col: _Im2col | None = None,
+                  relu: bool = False) -> np.ndarray:
+    """y = conv(x, w) + b for x (N, C, H, W), w (O, C / groups, kh, kw); with ``relu``,
+    max(y, 0) (NaN kept), each chunk rectified right after its GEMM, in cache.
 
     Returns (N, O, Ho, Wo) as a view of a channels-last (N, Ho, Wo, O) array, which the GEMMs
     ``cols @ W`` write directly. ``out_hw`` computes only the first rows/columns of the output
@@ -286,7 +288,7 @@ def _conv_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, stride: tu
     ho, wo = im2col.out_hw
     out = np.empty((N, ho, wo, O), x.dtype)
     if im2col.compiled and im2col.direct:
-        _direct_forward(im2col, w, b, out)
+        _direct_forward(im2col, w, b, out, relu)
         return out.transpose(0, 3, 1, 2)
     wm = im2col.weight_matrix(w)
     # NOTE: the bias repeated along an output row, added to rows of wo * O values: 2-3x faster
@@ -299,6 +301,8 @@ def _conv_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, stride: tu
         if bias_row is not None:
             rows = _view(dst, (-1, wo * O))
             rows += bias_row
+        if relu:
+            relu_in_place(dst)
 
     _threads._chunked(N, ho * wo * C * kh * kw * x.itemsize, work)
     return out.transpose(0, 3, 1, 2)
@@ -351,8 +355,9 @@ def _conv_weight_grad(x: np.ndarray, g: np.ndarray, w_shape: tuple[int, ...],
 
 
 def _direct_forward(im2col: _Im2col, w: np.ndarray, b: np.ndarray | None,
-                    out: np.ndarray) -> None:
-    """out (N, Ho, Wo, O) = conv(x, w) + b by :func:`_kernels.direct_forward`."""
+                    out: np.ndarray, relu: bool) -> None:
+    """out (N, Ho, Wo, O) = conv(x, w) + b by :func:`_kernels.direct_forward`, rectified if
+    ``relu``."""
     N, C = im2col.x.shape[:2]
     O, _, kh, kw = w.shape
     (ho, wo), (hp, wp), (dh, dw) = im2col.out_hw, im2col.planes_hw, im2col.geometry[4:6]
@@ -364,6 +369,8 @@ def _direct_forward(im2col: _Im2col, w: np.ndarray, b: np.ndarray | None,
         acc = np.empty(O * ((ho - 1) * wp + wo), w.dtype)
         _kernels.direct_forward(im2col.planes(lo, hi), wf, bias, hi - lo, C, O, kh, kw, dh, dw,
                                 hp, wp, ho, wo, acc, lo, flat)
+        if relu:
+            relu_in_place(out[lo:hi])
 
     _threads._chunked(N, ho * wo * C * kh * kw * w.itemsize, work)
 

@@ -22,6 +22,7 @@ from chainrule.ops.conv._im2col import (
     _im2col_of,
     _out_len,
 )
+from chainrule.ops.elementwise.unary import relu_grad_array
 
 # --- primitives ---
 
@@ -31,23 +32,28 @@ def _as_2d(x: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return x[:, :, None], w[:, :, None]
 
 
+def _conv_primitive_forward(ctx, x, w, b, stride, pads, dilation, groups, relu):
+    """Conv's forward (rectified if ``relu``); saves what its backward needs."""
+    ctx.one_d = x.ndim == 3
+    if ctx.one_d:
+        x, w = _as_2d(x, w)
+    ctx.x, ctx.w, ctx.geometry = x, w, (stride, pads, dilation, groups)
+    im2col = _im2col_of(x, w.shape, stride, pads, dilation, groups)
+    y = _conv_forward(x, w, b, stride, pads, dilation, groups, im2col=im2col, relu=relu)
+    if ctx.needs_input_grad[1]:
+        # NOTE: the weight gradient reads the same columns: keeping the padded input (one
+        # copy of x) saves padding it again.
+        im2col.keep_padding()
+        ctx.im2col = im2col
+    return y[:, :, 0] if ctx.one_d else y
+
+
 class Conv(Function):
     # NOTE: fused for speed: conv1d and conv2d (with bias) as im2col + one GEMM per group, with
     # hand-written backward; a 1-D input (N, C, L) runs as (N, C, 1, L).
     @staticmethod
     def forward(ctx, x, w, b, stride, pads, dilation, groups):
-        ctx.one_d = x.ndim == 3
-        if ctx.one_d:
-            x, w = _as_2d(x, w)
-        ctx.x, ctx.w, ctx.geometry = x, w, (stride, pads, dilation, groups)
-        im2col = _im2col_of(x, w.shape, stride, pads, dilation, groups)
-        y = _conv_forward(x, w, b, stride, pads, dilation, groups, im2col=im2col)
-        if ctx.needs_input_grad[1]:
-            # NOTE: the weight gradient reads the same columns: keeping the padded input (one
-            # copy of x) saves padding it again.
-            im2col.keep_padding()
-            ctx.im2col = im2col
-        return y[:, :, 0] if ctx.one_d else y
+        return _conv_primitive_forward(ctx, x, w, b, stride, pads, dilation, groups, False)
 
     @staticmethod
     def backward(ctx, grad):
@@ -64,6 +70,21 @@ class Conv(Function):
             gx = None if gx is None else gx[:, :, 0]
             gw = None if gw is None else gw[:, :, 0]
         return gx, gw, gb, None, None, None, None
+
+
+class ConvReLU(Function):
+    # NOTE: relu(conv(x, w) + b), a convolution layer and the ReLU after it (see
+    # nn.Sequential): each chunk of the batch is rectified right after its GEMM, while it is in
+    # cache, instead of in a pass of its own over the whole output. Only relu's output is
+    # kept, as the two ops would keep it.
+    @staticmethod
+    def forward(ctx, x, w, b, stride, pads, dilation, groups):
+        ctx.y = y = _conv_primitive_forward(ctx, x, w, b, stride, pads, dilation, groups, True)
+        return y
+
+    @staticmethod
+    def backward(ctx, grad):
+        return Conv.backward(ctx, relu_grad_array(grad, ctx.y))
 
 
 class ConvTranspose(Function):
@@ -105,7 +126,8 @@ class ConvTranspose(Function):
 # --- functional forms ---
 
 
-def _conv(input, weight, bias, stride, padding, dilation, groups, n: int, where: str):
+def _conv(input, weight, bias, stride, padding, dilation, groups, n: int, where: str,
+          relu: bool = False):
     _check_conv(input, weight, bias, groups, n, where)
     k = tuple(weight.shape[2:])
     stride = _ntuple(stride, n, "stride", where, 1)
@@ -118,7 +140,7 @@ def _conv(input, weight, bias, stride, padding, dilation, groups, n: int, where:
     _check_out(out, input, k, where)
     if n == 1:
         stride, dilation = (1, *stride), (1, *dilation)
-    y = Conv.apply(x, weight, bias, stride, pads, dilation, int(groups))
+    y = (ConvReLU if relu else Conv).apply(x, weight, bias, stride, pads, dilation, int(groups))
     return y.squeeze(0) if unbatched else y
 
 

@@ -251,6 +251,17 @@ def relu_array(x: np.ndarray) -> np.ndarray:
     return np.maximum(x, 0) if y is None else y
 
 
+def relu_in_place(a: np.ndarray) -> None:
+    """max(a, 0) into ``a`` (C-contiguous; NaN kept) on this thread: the compiled kernel when
+    it is there (5x faster per value than NaN-aware ``np.maximum``), else NumPy. For a chunk
+    that a fused op (conv + relu) rectifies while it is in cache."""
+    if _jit.enabled(a.dtype) and a.size >= _RELU_NUMPY_BELOW:
+        flat = a.reshape(-1)
+        _kernels.relu_forward(flat, flat)
+    else:
+        np.maximum(a, 0, out=a)
+
+
 def relu_grad_array(grad: np.ndarray, y: np.ndarray) -> np.ndarray:
     """The gradient through relu's output ``y``: 0 where y <= 0 (relu'(0) = 0), else ``grad``
     (see ``_relu_grad``), computed where :func:`relu_array` would be."""
