@@ -12,7 +12,7 @@ from chainrule.autograd.engine import sum_leading
 from chainrule.autograd.function import Function
 from chainrule.autograd.grad_mode import is_grad_enabled
 from chainrule.ops.elementwise import _prepare
-from chainrule.ops.elementwise.unary import relu_array, relu_grad_array
+from chainrule.ops.elementwise.rectifier import relu_array, relu_grad_array
 from chainrule.tensor import Tensor
 
 

@@ -37,7 +37,7 @@ from numpy.lib.stride_tricks import as_strided
 from chainrule import _jit, _mkl
 from chainrule.ops import _threads
 from chainrule.ops.conv import _kernels
-from chainrule.ops.elementwise.unary import relu_in_place
+from chainrule.ops.elementwise.rectifier import relu_in_place
 
 
 def _matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:

@@ -22,7 +22,7 @@ from chainrule.ops.conv._im2col import (
     _im2col_of,
     _out_len,
 )
-from chainrule.ops.elementwise.unary import relu_grad_array
+from chainrule.ops.elementwise.rectifier import relu_grad_array
 
 # --- primitives ---
 

@@ -1,9 +1,10 @@
-"""Elementwise primitives and their functional forms, in three files:
+"""Elementwise primitives and their functional forms, in four files:
 
 - ``binary.py``: arithmetic on two operands (add, sub, mul, div, pow, maximum, minimum) and
   PyTorch's type promotion of the operands (``_prepare``).
 - ``unary.py``: maths on one operand (exp, log, sqrt, abs, trigonometry, tanh, sigmoid,
-  relu, clamp, rounding, casts, clone).
+  clamp, rounding, casts, clone).
+- ``rectifier.py``: relu, and the array routines of it that fused ops share.
 - ``compare.py``: comparisons and logical ops (no gradient).
 """
 
@@ -40,6 +41,7 @@ from chainrule.ops.elementwise.compare import (  # noqa: F401
     lt,
     ne,
 )
+from chainrule.ops.elementwise.rectifier import Relu, relu  # noqa: F401
 from chainrule.ops.elementwise.unary import (  # noqa: F401
     Abs,
     Cast,
@@ -51,7 +53,6 @@ from chainrule.ops.elementwise.unary import (  # noqa: F401
     Log,
     Log1p,
     Neg,
-    Relu,
     Sigmoid,
     Sin,
     Sqrt,
@@ -70,7 +71,6 @@ from chainrule.ops.elementwise.unary import (  # noqa: F401
     log1p,
     neg,
     reciprocal,
-    relu,
     round,
     rsqrt,
     sigmoid,
