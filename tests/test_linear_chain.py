@@ -139,6 +139,9 @@ def test_sequential_runs_its_linear_layers_as_one_chain_under_no_grad(monkeypatc
     np.testing.assert_allclose(y.numpy(), one_by_one.numpy(), rtol=1e-5, atol=1e-5)
     y = net(x)  # grad mode on: layer by layer, with a graph
     assert calls == [True] and y.requires_grad
+    with cr.inference_mode():
+        assert not net(x).requires_grad
+    assert calls == [True, True]
 
 
 def test_sequential_does_not_chain_across_a_hooked_layer(monkeypatch):

@@ -24,7 +24,14 @@ from chainrule._dtype import (
     set_default_dtype,
     uint8,
 )
-from chainrule.autograd.grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from chainrule.autograd.grad_mode import (
+    enable_grad,
+    inference_mode,
+    is_grad_enabled,
+    is_inference_mode_enabled,
+    no_grad,
+    set_grad_enabled,
+)
 from chainrule.creation import (
     arange,
     as_tensor,

@@ -213,6 +213,46 @@ def test_set_grad_enabled_as_call_and_context_manager():
         assert (x * 2).requires_grad
 
 
+def _modes(lib):
+    """(grad enabled, inference mode) at each step of nested grad and inference modes, and
+    under the decorators, in ``lib`` (chainrule or torch)."""
+    seen = []
+
+    def note():
+        seen.append((lib.is_grad_enabled(), lib.is_inference_mode_enabled()))
+
+    with lib.no_grad(), lib.inference_mode(False):
+        note()
+    with lib.inference_mode():
+        note()
+        with lib.inference_mode(False):
+            note()
+        with lib.enable_grad():
+            note()
+        note()
+    note()
+    lib.inference_mode(note)()  # bare decorator
+    with lib.no_grad():
+        lib.inference_mode(False)(note)()
+        note()
+    return seen
+
+
+def test_inference_mode_sets_grad_and_inference_flags_as_pytorch():
+    torch = pytest.importorskip("torch")
+    assert _modes(cr) == _modes(torch)
+    x = leaf([1.0])
+
+    @cr.inference_mode()
+    def f():
+        return x * 2
+
+    assert not f().requires_grad and f.__name__ == "f" and cr.is_grad_enabled()
+    with cr.inference_mode():
+        assert not (x * 2).requires_grad
+    assert (x * 2).requires_grad and not cr.is_inference_mode_enabled()
+
+
 def test_detach_shares_memory_and_cuts_the_graph():
     x = leaf([1.0, 2.0])
     h = x * 2
