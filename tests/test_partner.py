@@ -110,6 +110,37 @@ def test_a_pair_of_products_runs_one_on_each_thread(partner, dtype):
     np.testing.assert_allclose(gw2, gw, rtol=tol, atol=tol * 16)
 
 
+def test_a_small_pair_goes_to_the_partner_only_while_it_is_awake(partner, monkeypatch):
+    monkeypatch.setattr(_mkl, "_SINGLE_WORK", 1 << 62)  # (the fixture's 0 would pair anything)
+    rng = np.random.default_rng(4)
+    g = rng.standard_normal((128, 10)).astype(np.float32)  # the raw-op MLP's last layer
+    w = rng.standard_normal((256, 10)).astype(np.float32)
+    h = rng.standard_normal((128, 256)).astype(np.float32)
+    p = partner.partner()
+    monkeypatch.setattr(partner, "SPIN_NS", 10**10)  # awake for the next 10 s once woken
+    partner.quiet()
+    deadline = time.monotonic() + 10
+    while not p.ctl[partner._ASLEEP]:
+        assert time.monotonic() < deadline, "the partner never went to sleep"
+        time.sleep(0.001)
+    p.run(h, w, np.empty((128, 10), np.float32), h, w, np.empty((128, 10), np.float32))
+    assert not p.ctl[partner._ASLEEP]  # (woken by run(); spinning with the long SPIN_NS)
+    done = p.ctl[partner._DONE]
+    gx, gw = _mkl.matmul_pair(g, w.T, h.T, g)
+    np.testing.assert_allclose(gx, g @ w.T, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(gw, h.T @ g, rtol=1e-4, atol=1e-3)
+    assert p.ctl[partner._DONE] == done + 1  # one of the two ran on the partner
+    monkeypatch.setattr(partner, "SPIN_NS", 1000)
+    partner.quiet()
+    deadline = time.monotonic() + 10
+    while not p.ctl[partner._ASLEEP]:
+        assert time.monotonic() < deadline, "the partner never went to sleep"
+        time.sleep(0.001)
+    done = p.ctl[partner._DONE]
+    _mkl.matmul_pair(g, w.T, h.T, g)
+    assert p.ctl[partner._DONE] == done and p.ctl[partner._ASLEEP]  # not woken for it
+
+
 def test_the_partner_stops_spinning_when_our_worker_threads_start(partner, monkeypatch):
     from chainrule.ops import _threads
 
