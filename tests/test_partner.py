@@ -186,3 +186,26 @@ def test_the_callers_thread_does_the_part_a_sleeping_or_stalled_partner_has_not_
         assert ctl[partner._DONE] == done + 1 and ctl[partner._CLAIMED] == done + 1
         assert ctl[partner._ASLEEP]  # nobody woke it
         assert _two_cores.relu(x) is None  # never handed to a sleeping partner
+
+
+def test_cached_code_older_than_the_native_calls_it_uses_is_dropped(tmp_path):
+    # numba's cache sees changes to a function's own file only: the partner's cached code
+    # must not outlive an edit of _native.py, whose functions it calls
+    import os
+
+    from chainrule import _native
+
+    source = tmp_path / "_native.py"
+    source.write_text("")
+    names = ["_partner._run-216.py311.nbi", "_partner._run-216.py311.1.nbc",
+             "_recurrent_loops.lstm-40.py311.nbi", "_kernels.relu-9.py311.nbi",
+             "_partner.cpython-311.pyc"]
+    for name in names:
+        (tmp_path / name).write_text("")
+        os.utime(tmp_path / name, (1000, 1000))  # older than the source
+    os.utime(tmp_path / names[2], (2 * 10**9, 2 * 10**9))  # newer: kept
+    dropped = _native._drop_stale_caches([str(tmp_path)], [str(source)])
+    assert sorted(os.path.basename(p) for p in dropped) == sorted(names[:2])
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["_native.py", *names[2:]])
+    assert _native._drop_stale_caches([str(tmp_path / "missing")], [str(source)]) == []
+    assert _native._drop_stale_caches([str(tmp_path)], [str(tmp_path / "missing.py")]) == []

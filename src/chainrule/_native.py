@@ -7,15 +7,18 @@ calls them through :func:`ccall`; the kernels stay cacheable.
 
 Imported only on the fast path: it imports numba (see :mod:`chainrule._jit`).
 
-NOTE (for whoever edits this file): numba's disk cache of a compiled function notices changes
-to the file that defines it, not to the functions it calls from other files. After changing a
-function here, delete ``src/chainrule/__pycache__/*.nb?``, or ``chainrule._partner`` keeps
-running the old one from its cache (a fresh clone or install compiles everything anew).
+NOTE: numba's disk cache of a compiled function notices changes to the file that defines it,
+not to the functions it calls from other files: after an edit here, ``chainrule._partner``
+kept running the old ``gemm_fused`` from its cache. So on import, the cached code of the
+modules whose compiled functions call into this file (or read ``_two_cores``' op codes) is
+dropped when it is older than either file (:func:`_drop_stale_caches`). An install never
+has such files: every file is newer than the caches it makes.
 """
 
 from __future__ import annotations
 
 import ctypes
+import os
 
 import numba
 import numpy as np
@@ -25,6 +28,39 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 
 from chainrule import _mkl
+
+_DEPENDENTS = ("_partner", "_recurrent_loops")  # modules whose compiled code calls this one
+
+
+def _drop_stale_caches(cache_dirs: list[str], sources: list[str],
+                       dependents: tuple[str, ...] = _DEPENDENTS) -> list[str]:
+    """Delete numba's cache files (``.nbi``, ``.nbc``) of ``dependents`` in ``cache_dirs`` that
+    are older than any of ``sources``; returns the deleted paths."""
+    try:
+        stamp = max(os.stat(f).st_mtime for f in sources)
+    except OSError:
+        return []
+    dropped = []
+    for d in cache_dirs:
+        try:
+            names = os.listdir(d)
+        except OSError:
+            continue
+        for name in names:
+            if name.split(".")[0] in dependents and name.endswith((".nbi", ".nbc")):
+                path = os.path.join(d, name)
+                try:
+                    if os.stat(path).st_mtime < stamp:
+                        os.remove(path)
+                        dropped.append(path)
+                except OSError:
+                    pass  # (another process got there first)
+    return dropped
+
+
+_here = os.path.dirname(os.path.abspath(__file__))
+_drop_stale_caches([os.path.join(_here, "__pycache__"), os.path.join(_here, "ops", "__pycache__")],
+                   [os.path.abspath(__file__), os.path.join(_here, "_two_cores.py")])
 
 # the table's slots
 SGEMM, DGEMM, STANH, DTANH, CLOCK_GETTIME, SCHED_YIELD = range(6)
