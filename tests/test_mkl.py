@@ -92,6 +92,9 @@ def test_addmm_and_addmm_relu_for_every_operand_layout(compiled_vs_reference, mo
                 continue
             np.testing.assert_array_equal(fused, np.maximum(fast, 0), err_msg=f"{la} {lb}")
             assert np.isnan(fused[:, 3]).all() and (fused[:, :3] >= 0).all()
+            unbiased = _mkl.addmm_relu(None, a, b)  # (a Linear layer without bias)
+            np.testing.assert_allclose(unbiased, np.maximum(np.matmul(a, b), 0), rtol=tol,
+                                       atol=tol * np.sqrt(k), err_msg=f"{la} {lb}")
     np.testing.assert_array_equal(bias, before)  # the bias itself is never written
 
 

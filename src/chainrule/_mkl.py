@@ -149,7 +149,7 @@ def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.nd
     if _eligible(a, b, out):
         if out is None:
             out = np.empty((a.shape[0], b.shape[1]), a.dtype)
-        if _product(a, b, out, 0.0):
+        if _product(a, b, out):
             return out
     return np.matmul(a, b, out=out)
 
@@ -170,17 +170,19 @@ def addmm(bias: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return out
 
 
-def addmm_relu(bias: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray | None:
-    """max(``addmm(bias, a, b)``, 0) (NaN kept), a Linear layer followed by ReLU, when MKL takes
-    the product: each thread rectifies the rows it computed while they are in its cache. None,
-    having done nothing, when MKL does not take it."""
+def addmm_relu(bias: np.ndarray | None, a: np.ndarray, b: np.ndarray) -> np.ndarray | None:
+    """max(``addmm(bias, a, b)``, 0) (NaN kept; ``bias`` may be None), a Linear layer followed
+    by ReLU, when MKL takes the product: each thread rectifies the rows it computed while they
+    are in its cache. None, having done nothing, when MKL does not take it."""
     return _addmm(bias, a, b, True)
 
 
-def _addmm(bias: np.ndarray, a: np.ndarray, b: np.ndarray, relu: bool) -> np.ndarray | None:
-    if _eligible(a, b, None) and bias.dtype == a.dtype and bias.shape == (b.shape[1],):
+def _addmm(bias: np.ndarray | None, a: np.ndarray, b: np.ndarray, relu: bool
+           ) -> np.ndarray | None:
+    if _eligible(a, b, None) and (bias is None or (bias.dtype == a.dtype
+                                                   and bias.shape == (b.shape[1],))):
         out = np.empty((a.shape[0], b.shape[1]), a.dtype)
-        if _product(a, b, out, 0.0, np.ascontiguousarray(bias), relu):
+        if _product(a, b, out, None if bias is None else np.ascontiguousarray(bias), relu):
             return out
     return None
 
@@ -216,7 +218,7 @@ def linear_chain(x: np.ndarray, layers: list[tuple[np.ndarray, np.ndarray | None
         out = np.empty((m, n), x.dtype)
         if bias is not None:
             bias = np.ascontiguousarray(bias)
-        keep += [out, bias]
+        keep += [out, bias]  # (out, bias are rebound each layer; their addresses must hold)
         table[i] = (tb, ldb, _address(wt), n, k, 0 if bias is None else _address(bias),
                     relu, _address(out))
         work += m * k * n
@@ -230,19 +232,18 @@ def linear_chain(x: np.ndarray, layers: list[tuple[np.ndarray, np.ndarray | None
         partner.chain(table.reshape(-1), x, -(-m // 2))
     finally:
         partner.lock.release()
-    return keep[-2]
+    return out
 
 
-def _product(a: np.ndarray, b: np.ndarray, out: np.ndarray, beta: float,
-             bias: np.ndarray | None = None, relu: bool = False) -> bool:
-    """``out = a @ b + beta * out`` through MKL for operands ``_eligible`` accepted (with a
+def _product(a: np.ndarray, b: np.ndarray, out: np.ndarray, bias: np.ndarray | None = None,
+             relu: bool = False) -> bool:
+    """``out = a @ b`` through MKL for operands ``_eligible`` accepted (with a
     contiguous ``bias`` row: ``out = bias + a @ b``; with ``relu``, rectified); False, having
     done nothing, when MKL should not or cannot take it (see ``matmul``)."""
     work = a.size * b.shape[1]
     single = _single() or work < _SINGLE_WORK  # in a chunk, or small: one call here
     if single or work >= _SPLIT_WORK or _jit.enabled():
-        return (_call(a, b, out, beta, bias, relu) if single
-                else _split(a, b, out, beta, bias, relu))
+        return _call(a, b, out, bias, relu) if single else _split(a, b, out, bias, relu)
     return False
 
 
@@ -270,7 +271,7 @@ def matmul_pair(a1: np.ndarray, b1: np.ndarray, a2: np.ndarray,
             and not _single() and (total >= _SINGLE_WORK or _two_cores._partner() is not None)):
         out1 = np.empty((a1.shape[0], b1.shape[1]), a1.dtype)
         out2 = np.empty((a2.shape[0], b2.shape[1]), a2.dtype)
-        if _with_partner((a1, b1, out1), (a2, b2, out2)):
+        if _with_partner((a1, b1, out1, None), (a2, b2, out2, None)):
             return out1, out2
     return matmul(a1, b1), matmul(a2, b2)
 
@@ -279,9 +280,9 @@ _compiled: Any = None  # chainrule._native, once imported (it imports numba)
 _partner: Any = None  # chainrule._partner, likewise
 
 
-def _call(a: np.ndarray, b: np.ndarray, out: np.ndarray, beta: float,
-          bias: np.ndarray | None = None, relu: bool = False) -> bool:
-    """``out = a @ b + beta * out`` by one MKL call on this thread (``bias``, ``relu`` as for
+def _call(a: np.ndarray, b: np.ndarray, out: np.ndarray, bias: np.ndarray | None = None,
+          relu: bool = False) -> bool:
+    """``out = a @ b`` by one MKL call on this thread (``bias``, ``relu`` as for
     ``_product``); False, having done nothing, when an operand is not BLAS-strided or ``out``'s
     rows are not unit-strided.
 
@@ -295,14 +296,14 @@ def _call(a: np.ndarray, b: np.ndarray, out: np.ndarray, beta: float,
             from chainrule import _native
 
             _compiled = _native
-        return bool(_compiled.matmul_if_strided(_compiled.table(), a, b, out, beta,
+        return bool(_compiled.matmul_if_strided(_compiled.table(), a, b, out,
                                                 0 if bias is None else _address(bias), relu))
     if not _blas_strided(a, b, out):
         return False
     ta, tb, to = _operand(a), _operand(b), _operand(out)
     m, k = a.shape
     _gemm[a.dtype](_ROW_MAJOR, ta[0], tb[0], m, out.shape[1], k, 1.0,  # type: ignore[index]
-                   _address(a), ta[1], _address(b), tb[1], beta, _address(out), to[1])
+                   _address(a), ta[1], _address(b), tb[1], 0.0, _address(out), to[1])
     if bias is not None:
         out += bias
     if relu:
@@ -320,26 +321,24 @@ def _partner_thread() -> Any:
     return _partner.partner()
 
 
-def _with_partner(mine: tuple, theirs: tuple, beta: float = 0.0, relu: bool = False
-                  ) -> bool | None:
+def _with_partner(mine: tuple, theirs: tuple, relu: bool = False) -> bool | None:
     """Run the product ``mine`` here and ``theirs`` on the partner thread (each as ``(a, b,
-    out)``, or ``(a, b, out, bias)``, and ``relu``, as for ``_product``); None, having run
-    nothing, when the partner is busy (another thread's product), False when an operand is
-    not BLAS-strided."""
+    out, bias or None)``; ``bias`` and ``relu`` as for ``_product``); None, having run nothing,
+    when the partner is busy (another thread's product), False when an operand is not
+    BLAS-strided."""
     partner = _partner_thread()
     if not partner.lock.acquire(blocking=False):
         return None
     try:
-        bias1, bias2 = (_address(h[3]) if len(h) > 3 and h[3] is not None else 0
-                        for h in (mine, theirs))
-        return partner.run(*mine[:3], *theirs[:3], beta, bias1, bias2, relu)
+        bias1, bias2 = (0 if h[3] is None else _address(h[3]) for h in (mine, theirs))
+        return partner.run(*mine[:3], *theirs[:3], bias1, bias2, relu)
     finally:
         partner.lock.release()
 
 
-def _split(a: np.ndarray, b: np.ndarray, out: np.ndarray, beta: float,
-           bias: np.ndarray | None = None, relu: bool = False) -> bool:
-    """out = a @ b + beta * out (``bias``, ``relu`` as for ``_product``) as two halves on two
+def _split(a: np.ndarray, b: np.ndarray, out: np.ndarray, bias: np.ndarray | None = None,
+           relu: bool = False) -> bool:
+    """out = a @ b (``bias``, ``relu`` as for ``_product``) as two halves on two
     threads (False, having done nothing, when an operand is not BLAS-strided): halves of the
     rows, or of the columns when there are few rows and more columns (views keep the operands'
     strides). The second half
@@ -370,7 +369,7 @@ def _split(a: np.ndarray, b: np.ndarray, out: np.ndarray, beta: float,
         halves = [(a, b[:, :cut], out[:, :cut], None if bias is None else bias[:cut]),
                   (a, b[:, cut:], out[:, cut:], None if bias is None else bias[cut:])]
     if _jit.enabled():
-        done = _with_partner(halves[0], halves[1], beta, relu)
+        done = _with_partner(halves[0], halves[1], relu)
         if done is not None:
             return done
     if not _blas_strided(a, b, out):
@@ -380,7 +379,7 @@ def _split(a: np.ndarray, b: np.ndarray, out: np.ndarray, beta: float,
 
     def work(lo: int, hi: int, slot: int) -> None:
         for x, y, z, row in halves[lo:hi]:
-            _call(x, y, z, beta, row, relu)
+            _call(x, y, z, row, relu)
 
     _threads._each(2, work)
     return True

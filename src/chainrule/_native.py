@@ -142,19 +142,18 @@ def now_ns(fns, ts):
 
 
 @numba.njit(nogil=True, cache=True)
-def gemm_raw(fns, double, ta, tb, m, n, k, a, lda, b, ldb, c, ldc, beta):
-    """c = a @ b + beta * c by cblas_?gemm (row-major; ``ta``/``tb`` CBLAS transpose flags,
-    ``a``, ``b``, ``c`` addresses; ``beta`` 0.0 or 1.0): cblas_dgemm if ``double``, else
-    cblas_sgemm."""
+def gemm_raw(fns, double, ta, tb, m, n, k, a, lda, b, ldb, c, ldc):
+    """c = a @ b by cblas_?gemm (row-major; ``ta``/``tb`` CBLAS transpose flags, ``a``, ``b``,
+    ``c`` addresses): cblas_dgemm if ``double``, else cblas_sgemm."""
     # NOTE: one call per dtype: a variable holding float32 in one branch and float64 in the
     # other would be unified to float64, and cblas_sgemm would read garbage for alpha and beta.
     i = np.int32
     if double:
         ccall(fns[DGEMM], i(_ROW_MAJOR), i(ta), i(tb), i(m), i(n), i(k), np.float64(1.0),
-              a, i(lda), b, i(ldb), np.float64(beta), c, i(ldc))
+              a, i(lda), b, i(ldb), np.float64(0.0), c, i(ldc))
     else:
         ccall(fns[SGEMM], i(_ROW_MAJOR), i(ta), i(tb), i(m), i(n), i(k), np.float32(1.0),
-              a, i(lda), b, i(ldb), np.float32(beta), c, i(ldc))
+              a, i(lda), b, i(ldb), np.float32(0.0), c, i(ldc))
 
 
 @numba.njit(nogil=True, cache=True)
@@ -178,7 +177,7 @@ def _epilogue(c, ldc, m, n, row, relu):
 
 
 @numba.njit(nogil=True, cache=True)
-def gemm_fused(fns, double, ta, tb, m, n, k, a, lda, b, ldb, c, ldc, beta, bias, relu):
+def gemm_fused(fns, double, ta, tb, m, n, k, a, lda, b, ldb, c, ldc, bias, relu):
     """:func:`gemm_raw`, then a Linear layer's bias and activation on c's rows: the row of n
     values at address ``bias`` (0 for none) added to each, then max(c, 0) if ``relu``.
 
@@ -186,7 +185,7 @@ def gemm_fused(fns, double, ta, tb, m, n, k, a, lda, b, ldb, c, ldc, beta, bias,
     copying the bias into c first and having the GEMM add the product to it (beta 1, as
     PyTorch's addmm): (64, 784) @ (784, 512) on one thread, with relu, 548 against 569 us, the
     product alone 548; (64, 512) @ (512, 256) 201 / 209 / 191."""
-    gemm_raw(fns, double, ta, tb, m, n, k, a, lda, b, ldb, c, ldc, beta)
+    gemm_raw(fns, double, ta, tb, m, n, k, a, lda, b, ldb, c, ldc)
     if m <= 0 or n <= 0 or (bias == 0 and not relu):
         return
     size = (m - 1) * ldc + n
@@ -215,8 +214,8 @@ def chain_rows(fns, double, layers, n_layers, x, ldx, lo, hi):
         f = layers[i * CHAIN_FIELDS:(i + 1) * CHAIN_FIELDS]
         n = f[3]
         c = f[7] + lo * n * item
-        gemm_fused(fns, double, NO_TRANS, f[0], hi - lo, n, f[4], a, lda, f[2], f[1], c, n, 0.0,
-                   f[5], f[6] != 0)
+        gemm_fused(fns, double, NO_TRANS, f[0], hi - lo, n, f[4], a, lda, f[2], f[1], c, n, f[5],
+                   f[6] != 0)
         a, lda = c, n
 
 
@@ -232,11 +231,10 @@ def blas_strided(a, b, out):
 
 
 @numba.njit(nogil=True, cache=True)
-def matmul(fns, a, b, out, beta=0.0, bias=0, relu=False):
-    """``out = a @ b + beta * out`` (``beta`` 0.0 or 1.0) by one MKL call for 2-D arrays of one
-    float dtype, any BLAS-strided layout (see :func:`blas_strided`, which must hold: the
-    recurrent loops' own arrays, or checked by the caller); with a ``bias`` row's address or
-    ``relu``, as :func:`gemm_fused`.
+def matmul(fns, a, b, out, bias=0, relu=False):
+    """``out = a @ b`` by one MKL call for 2-D arrays of one float dtype, any BLAS-strided
+    layout (see :func:`blas_strided`, which must hold: the recurrent loops' own arrays, or
+    checked by the caller); with a ``bias`` row's address or ``relu``, as :func:`gemm_fused`.
 
     NOTE: a ctypes call with the arrays' addresses costs ~19 us on top of the product (argument
     conversion, ``__array_interface__`` 2.6 us an array); this call ~2 us."""
@@ -248,16 +246,16 @@ def matmul(fns, a, b, out, beta=0.0, bias=0, relu=False):
     tb, ldb = operand(b)
     ldc = operand(out)[1]
     gemm_fused(fns, a.itemsize == 8, ta, tb, m, n, k, a.ctypes.data, lda, b.ctypes.data, ldb,
-               out.ctypes.data, ldc, beta, bias, relu)
+               out.ctypes.data, ldc, bias, relu)
 
 
 @numba.njit(nogil=True, cache=True)
-def matmul_if_strided(fns, a, b, out, beta, bias, relu):
+def matmul_if_strided(fns, a, b, out, bias, relu):
     """:func:`matmul` when :func:`blas_strided` holds (True), else nothing (False): one
     dispatch from Python for both."""
     if not blas_strided(a, b, out):
         return False
-    matmul(fns, a, b, out, beta, bias, relu)
+    matmul(fns, a, b, out, bias, relu)
     return True
 
 

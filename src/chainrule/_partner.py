@@ -60,9 +60,9 @@ SPIN_NS = 2_000_000
 _POSTED, _DONE, _ASLEEP, _QUIET, _CLAIMED = range(5)
 # job slots: the kind (0/1: a float32/float64 GEMM, 2/3: a float32/float64 elementwise op, 4/5:
 # a float32/float64 chain of Linear layers), then for a GEMM _native.gemm_fused's arguments
-# from ``ta`` on (but beta), for an elementwise op _elementwise_at's from ``op`` on, for a chain
+# from ``ta`` on, for an elementwise op _elementwise_at's from ``op`` on, for a chain
 # _native.chain_rows's from ``layers`` on (the table's address first); the float64
-# ``scalar``: a GEMM's beta, an elementwise op's scalar.
+# ``scalar``: an elementwise op's scalar.
 _JOB = 14
 _ELEMENTWISE = 2  # (kinds below it are GEMMs)
 _CHAIN = 4
@@ -157,7 +157,7 @@ def _do(job, scalar, fns):
                         job[6], job[7], job[8], scalar[0])
     elif job[3] > 0 and job[4] > 0:
         gemm_fused(fns, job[0] == 1, job[1], job[2], job[3], job[4], job[5], job[6], job[7],
-                   job[8], job[9], job[10], job[11], scalar[0], job[12], job[13])
+                   job[8], job[9], job[10], job[11], job[12], job[13])
 
 
 @numba.njit(nogil=True, cache=True)
@@ -214,11 +214,10 @@ def _finish(ctl, job, scalar, fns, seq):
 
 
 @numba.njit(nogil=True, cache=True)
-def _run(fns, ctl, job, scalar, a1, b1, out1, a2, b2, out2, beta, bias1, bias2, relu):
-    """``out1 = a1 @ b1 + beta * out1`` here while the partner computes ``out2 = a2 @ b2 +
-    beta * out2``, all in one compiled call, each with its bias row (an address, 0 for none)
-    and relu if asked (see ``_native.gemm_fused``); False when nothing ran (an operand that
-    MKL does not take)."""
+def _run(fns, ctl, job, scalar, a1, b1, out1, a2, b2, out2, bias1, bias2, relu):
+    """``out1 = a1 @ b1`` here while the partner computes ``out2 = a2 @ b2``, all in one
+    compiled call, each with its bias row (an address, 0 for none) and relu if asked (see
+    ``_native.gemm_fused``); False when nothing ran (an operand that MKL does not take)."""
     if not (blas_strided(a1, b1, out1) and blas_strided(a2, b2, out2)):
         return False
     ta, lda = operand(a2)
@@ -228,9 +227,8 @@ def _run(fns, ctl, job, scalar, a1, b1, out1, a2, b2, out2, beta, bias1, bias2, 
     job[6], job[7], job[8], job[9] = a2.ctypes.data, lda, b2.ctypes.data, ldb
     job[10], job[11] = out2.ctypes.data, operand(out2)[1]
     job[12], job[13] = bias2, relu
-    scalar[0] = beta
     seq = _post(ctl)
-    matmul(fns, a1, b1, out1, beta, bias1, relu)
+    matmul(fns, a1, b1, out1, bias1, relu)
     _finish(ctl, job, scalar, fns, seq)
     return True
 
@@ -267,7 +265,7 @@ class _Partner:
         self.fns = table()
         self.ctl = np.zeros(5, np.int64)
         self.job = np.zeros(_JOB, np.int64)
-        self.scalar = np.zeros(1, np.float64)  # a GEMM's beta, an elementwise op's scalar
+        self.scalar = np.zeros(1, np.float64)  # an elementwise op's scalar
         self.pid = os.getpid()
         self.lock = _thread.allocate_lock()  # one caller at a time
         self.sleep_lock = _thread.allocate_lock()
@@ -286,17 +284,17 @@ class _Partner:
             self.wake.acquire()
 
     def run(self, a1: np.ndarray, b1: np.ndarray, out1: np.ndarray, a2: np.ndarray,
-            b2: np.ndarray, out2: np.ndarray, beta: float = 0.0, bias1: int = 0, bias2: int = 0,
+            b2: np.ndarray, out2: np.ndarray, bias1: int = 0, bias2: int = 0,
             relu: bool = False) -> bool:
         """``out1 = a1 @ b1`` on this thread and ``out2 = a2 @ b2`` on the partner (2-D arrays of
-        one float dtype, outputs with unit-stride rows; with ``beta`` 1.0 the products are added
-        to the outputs; ``bias1``, ``bias2``, ``relu`` as ``_native.gemm_fused`` takes them);
+        one float dtype, outputs with unit-stride rows; ``bias1``, ``bias2``, ``relu`` as
+        ``_native.gemm_fused`` takes them);
         False, having run nothing, when an operand is not BLAS-strided. The caller holds
         ``lock``."""
         if self.ctl[_ASLEEP]:
             self._wake()  # now, so that it is up by the time the job is posted
         return _run(self.fns, self.ctl, self.job, self.scalar, a1, b1, out1, a2, b2, out2,
-                    beta, bias1, bias2, relu)
+                    bias1, bias2, relu)
 
     def chain(self, layers: np.ndarray, x: np.ndarray, cut: int) -> None:
         """Rows of ``x`` (C-contiguous, 2-D) through a chain of Linear layers described by

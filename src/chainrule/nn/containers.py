@@ -6,18 +6,20 @@ from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, overload
 
+from chainrule.autograd.grad_mode import is_grad_enabled
 from chainrule.nn.layers.activation import ReLU
 from chainrule.nn.layers.conv import Conv1d, Conv2d
 from chainrule.nn.layers.linear import Linear
 from chainrule.nn.module import Module
-from chainrule.ops.linalg import linear, linear_chain, linear_relu
+from chainrule.ops.linalg import linear_chain
 
 
 def _plain(m: Module) -> bool:
     return not (m._forward_pre_hooks or m._forward_hooks or "forward" in m.__dict__)
 
 
-_CONVS = (Conv1d, Conv2d)  # (their _forward takes relu)
+# layers whose ``_forward(input, relu)`` runs them fused with a ReLU after them
+_ABSORB_RELU = (Linear, Conv1d, Conv2d)
 
 
 def _relu_after(mods: list[Module], i: int) -> bool:
@@ -28,18 +30,15 @@ def _relu_after(mods: list[Module], i: int) -> bool:
 def _linear_run(mods: list[Module], i: int) -> tuple[list[tuple[Any, Any, bool]], int]:
     """The run of Linear layers from ``mods[i]`` on, each optionally followed by a ReLU, all as
     chainrule defines them and without hooks: ``(weight, bias, relu)`` per layer, and the
-    index after the run. Sequential runs such a layer and its ReLU as one primitive,
-    ``linear_relu`` (the same values and gradients; the threads that compute the product's
-    rows rectify them while they are in their caches) and, under ``no_grad``, a run of several
-    layers as ``linear_chain`` (each core takes half the batch through every layer). With a
-    hook on a layer, or a subclass, each runs as written.
+    index after the run (for ``linear_chain``: under ``no_grad``, each core takes half the
+    batch through every layer of the run).
 
     NOTE: measured on the 784-512-256-10 MLP, batch 128, in one process against PyTorch (30
     rounds, random order, two runs): its no_grad forward took 1.098x / 1.113x PyTorch's time
-    layer by layer, 1.000x / 1.005x with ``linear_relu`` (relu's own pass over a product's
-    fresh output cost as much as the bias did) and 0.909x / 0.926x as a ``linear_chain``; its
-    training step (forward, cross-entropy, backward) 1.046x layer by layer, 0.973x with
-    ``linear_relu``."""
+    layer by layer, 1.000x / 1.005x with Linear and ReLU fused (relu's own pass over a
+    product's fresh output cost as much as the bias did) and 0.909x / 0.926x as a
+    ``linear_chain``; its training step (forward, cross-entropy, backward) 1.046x layer by
+    layer, 0.973x fused."""
     run = []
     n = len(mods)
     while i < n and type(mods[i]) is Linear and _plain(mods[i]):
@@ -53,9 +52,10 @@ def _linear_run(mods: list[Module], i: int) -> tuple[list[tuple[Any, Any, bool]]
 class Sequential(Module):
     """Modules applied one after another; built from arguments or an OrderedDict.
 
-    A Linear layer followed by a ReLU runs as one fused primitive, and under ``no_grad`` a run
-    of Linear (and ReLU) layers runs as one chain over both cores (see ``_linear_run``): the
-    same results, fewer passes over memory. Hooks on a layer keep it running on its own.
+    A Linear or convolution layer followed by a ReLU runs as one fused primitive, and under
+    ``no_grad`` a run of Linear (and ReLU) layers runs as one chain over both cores (see
+    ``_linear_run``): the same results, fewer passes over memory. Hooks on a layer, or a
+    subclass, keep it running as written.
 
     >>> import chainrule
     >>> from chainrule import nn
@@ -85,24 +85,22 @@ class Sequential(Module):
     def forward(self, input: Any) -> Any:
         mods = self._items()
         i, n = 0, len(mods)
+        chained_until = 0  # (a run the chain declined is not offered again layer by layer)
         while i < n:
-            run, j = _linear_run(mods, i)
-            if not run:
-                m = mods[i]
-                if type(m) in _CONVS and _relu_after(mods, i) and _plain(m):
-                    input = m._forward(input, relu=True)  # type: ignore[attr-defined]
-                    i += 2
-                else:
-                    input = m(input)
-                    i += 1
-                continue
-            y = linear_chain(input, run) if len(run) > 1 else None  # (None with grad mode on)
-            if y is None:
-                for weight, bias, relu in run:
-                    input = (linear_relu if relu else linear)(input, weight, bias)
+            m = mods[i]
+            if i >= chained_until and type(m) is Linear and not is_grad_enabled():
+                run, chained_until = _linear_run(mods, i)
+                y = linear_chain(input, run) if len(run) > 1 else None
+                if y is not None:
+                    input, i = y, chained_until
+                    continue
+            if type(m) in _ABSORB_RELU and _plain(m):
+                relu = _relu_after(mods, i)
+                input = m._forward(input, relu)  # type: ignore[attr-defined]
+                i += 2 if relu else 1
             else:
-                input = y
-            i = j
+                input = m(input)
+                i += 1
         return input
 
     def __len__(self) -> int:

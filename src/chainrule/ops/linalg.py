@@ -142,7 +142,7 @@ def _linear_forward(ctx, x, w, b, relu):
     """``x @ w.T + b`` (b may be None), rectified if ``relu``; saves what the backward needs."""
     ctx.x, ctx.w = x, w
     x2 = x if x.ndim == 2 else x.reshape(math.prod(x.shape[:-1]), x.shape[-1])
-    y = _mkl.addmm_relu(b, x2, w.T) if relu and b is not None else None
+    y = _mkl.addmm_relu(b, x2, w.T) if relu else None
     if y is None:
         y = _mkl.matmul(x2, w.T) if b is None else _mkl.addmm(b, x2, w.T)
         if relu:

@@ -9,7 +9,7 @@ from chainrule.creation import empty
 from chainrule.nn import init
 from chainrule.nn.module import Module
 from chainrule.nn.parameter import Parameter
-from chainrule.ops.linalg import linear
+from chainrule.ops.linalg import linear, linear_relu
 from chainrule.ops.shape import flatten, reshape
 from chainrule.tensor import Tensor
 
@@ -63,7 +63,11 @@ class Linear(Module):
             init.uniform_(self.bias, -bound, bound)
 
     def forward(self, input: Tensor) -> Tensor:
-        return linear(input, self.weight, self.bias)
+        return self._forward(input)
+
+    def _forward(self, input: Tensor, relu: bool = False) -> Tensor:
+        """forward, rectified if ``relu`` (a ReLU after it, fused by nn.Sequential)."""
+        return (linear_relu if relu else linear)(input, self.weight, self.bias)
 
     def extra_repr(self) -> str:
         return (f"in_features={self.in_features}, out_features={self.out_features}, "

@@ -109,7 +109,7 @@ def relu_in_place(a: np.ndarray) -> None:
         flat = a.reshape(-1)
         _kernels.relu_forward(flat, flat)
     else:
-        np.maximum(a, 0, out=a)
+        _relu_numpy(a, a)
 
 
 def relu_grad_array(grad: np.ndarray, y: np.ndarray) -> np.ndarray:
