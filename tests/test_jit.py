@@ -64,3 +64,36 @@ def test_calling_a_kernel_without_numba_says_what_to_do(monkeypatch):
     fresh = _jit.kernel(lambda x: x)
     with pytest.raises(RuntimeError, match="numba is not available.*'fast' extra"):
         fresh(1)
+
+
+def test_a_fork_waits_for_a_compilation_on_another_thread():
+    # A thread compiles; the main thread forks while it holds numba's compiler lock. Without the
+    # guard the child inherits the lock held by a thread it does not have, and its own first
+    # compilation hangs (or LLVM aborts); the alarm turns a hang into a failure.
+    code = """if True:
+        import os, signal, threading
+        import numpy as np
+        from chainrule import _jit
+        assert _jit.available()
+        import numba
+        from numba.core.compiler_lock import global_compiler_lock
+        body = "".join(f"    s += np.sin(x[{i}]) * {i}.0\\n" for i in range(150))
+        ns = {"np": np}
+        exec("def big(x):\\n    s = 0.0\\n" + body + "    return s\\n", ns)
+        big = numba.njit(ns["big"])
+        t = threading.Thread(target=big, args=(np.ones(200),))
+        t.start()
+        while global_compiler_lock._lock.acquire(blocking=False):  # until the thread has it
+            global_compiler_lock._lock.release()
+            assert t.is_alive(), "the thread compiled before the fork"
+        pid = os.fork()
+        if pid == 0:
+            signal.alarm(60)
+            os._exit(0 if numba.njit(lambda v: v + 1)(1) == 2 else 1)
+        _, status = os.waitpid(pid, 0)
+        t.join()
+        print("child", os.waitstatus_to_exitcode(status))
+    """
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=240)
+    assert out.stdout.strip() == "child 0", out.stderr

@@ -47,7 +47,33 @@ def available() -> bool:
                 _available = False
             else:
                 _available = True
+                guard_fork()
     return _available
+
+
+_fork_guarded = False
+
+
+def guard_fork() -> None:
+    """Make ``os.fork`` wait for any compilation in progress on another thread (once per
+    process; called wherever numba is imported).
+
+    NOTE: numba compiles (or loads from its disk cache) on a function's first call, in the
+    thread that calls it, holding its global compiler lock. The partner thread's first call of
+    its loop compiles it while the caller, not waiting for it, may finish its product and fork.
+    The child then inherits that lock held by a thread that does not exist in it, and LLVM
+    half-way through a compilation: a child that compiled anything hung, or LLVM aborted on
+    "List invariant broken!" (CI, test_a_forked_child_starts_a_partner_of_its_own). Holding
+    the lock across the fork makes the fork wait until the compilation is over.
+    """
+    global _fork_guarded
+    if _fork_guarded:
+        return
+    _fork_guarded = True
+    from numba.core.compiler_lock import global_compiler_lock as lock
+
+    os.register_at_fork(before=lock.acquire, after_in_parent=lock.release,
+                        after_in_child=lock.release)
 
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))  # the dtypes kernels are compiled for

@@ -27,7 +27,7 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-from chainrule import _mkl
+from chainrule import _jit, _mkl
 
 _DEPENDENTS = ("_partner", "_recurrent_loops")  # modules whose compiled code calls this one
 
@@ -61,6 +61,7 @@ def _drop_stale_caches(cache_dirs: list[str], sources: list[str],
 _here = os.path.dirname(os.path.abspath(__file__))
 _drop_stale_caches([os.path.join(_here, "__pycache__"), os.path.join(_here, "ops", "__pycache__")],
                    [os.path.abspath(__file__), os.path.join(_here, "_two_cores.py")])
+_jit.guard_fork()  # (this module imports numba whether or not _jit.available() was asked)
 
 # the table's slots
 SGEMM, DGEMM, STANH, DTANH, CLOCK_GETTIME, SCHED_YIELD = range(6)

@@ -271,6 +271,7 @@ class _Partner:
         self.sleep_lock = _thread.allocate_lock()
         self.wake = _thread.allocate_lock()
         self.wake.acquire()
+        _serve(self.ctl, self.job, self.scalar, self.fns, -1)  # compiled here, not in the thread
         threading.Thread(target=self._loop, name="chainrule-gemm-partner", daemon=True).start()
 
     def _loop(self) -> None:
