@@ -9,7 +9,9 @@ The protocol is built for a noisy 2-core machine whose BLAS worker threads keep 
 about 0.1 s after each GEMM (slowing whatever runs next, in either framework): after a warm-up,
 the two sides alternate in blocks, each block first running its own step untimed for ``spin``
 seconds (so the other side's threads have gone quiet and caches hold this side's data), then
-timing ``steps`` steps. The result per side is the median over ``rounds`` blocks.
+timing ``steps`` steps, the order of the sides reversed every round. The time per side is the
+median over ``rounds`` blocks; the ratio is the median of the rounds' ratios (see
+:attr:`Result.ratio`).
 
 A workload whose quantity is not a step time (time-to-accuracy: one long training run per side)
 brings its own ``protocol``, which returns the ``Result`` itself. A workload may compare
@@ -99,6 +101,16 @@ class Result:
 
     @property
     def ratio(self) -> float:
+        """chainrule's time over PyTorch's: the median of the rounds' own ratios when both
+        sides ran the same rounds, else the ratio of the medians.
+
+        NOTE: a round's two blocks run back to back, so a slow spell of this VM (the host
+        taking a core for a second or two) that spans a round slows both and cancels in its
+        ratio, where the two medians could each pick a block from a different spell.
+        """
+        c, t = self.times["chainrule"], self.times["torch"]
+        if len(c) == len(t) > 1:
+            return statistics.median(a / b for a, b in zip(c, t))
         return self.median("chainrule") / self.median("torch")
 
     @property
@@ -173,7 +185,9 @@ def measure(workload: Workload, quick: bool = False) -> Result:
         steps[side] = workload.steps or max(2, min(1000, round(BLOCK_SECONDS / per_step)))
 
     times: dict[str, list[float]] = {side: [] for side in step_fns}
+    order = list(step_fns)
     for _ in range(rounds):
-        for side, step in step_fns.items():
-            times[side].append(_timed_block(step, spin, steps[side]))
+        for side in order:
+            times[side].append(_timed_block(step_fns[side], spin, steps[side]))
+        order.reverse()  # (neither side always first, right after the other's threads)
     return Result(workload, times)

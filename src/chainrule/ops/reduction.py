@@ -10,6 +10,7 @@ import numpy as np
 
 from chainrule._dtype import get_default_dtype
 from chainrule.autograd.function import Function
+from chainrule.ops._short_rows import reduce_keepdims
 from chainrule.tensor import Tensor
 
 
@@ -292,8 +293,8 @@ class Softmax(Function):
     @staticmethod
     def forward(ctx, x, axis):
         # NOTE: subtracting the max keeps exp from overflowing; the result is unchanged.
-        e = np.exp(x - np.max(x, axis=axis, keepdims=True))
-        e /= np.sum(e, axis=axis, keepdims=True)
+        e = np.exp(x - reduce_keepdims(np.maximum, x, axis))
+        e /= reduce_keepdims(np.add, e, axis)
         ctx.y, ctx.axis = e, axis
         return e
 
@@ -301,22 +302,23 @@ class Softmax(Function):
     def backward(ctx, grad):
         y = ctx.y
         gy = grad * y
-        return gy - y * np.sum(gy, axis=ctx.axis, keepdims=True), None
+        return gy - y * reduce_keepdims(np.add, gy, ctx.axis), None
 
 
 class LogSoftmax(Function):
     @staticmethod
     def forward(ctx, x, axis):
         # NOTE: x - max - log(sum(exp(x - max))) is finite for any finite x. (The ufuncs' own
-        # reduce, not np.max/np.sum: the same computation without their Python layers.)
-        z = x - np.maximum.reduce(x, axis=axis, keepdims=True)
-        z -= np.log(np.add.reduce(np.exp(z), axis=axis, keepdims=True))
+        # reduce, not np.max/np.sum: the same computation without their Python layers; see
+        # _short_rows for rows of a few values.)
+        z = x - reduce_keepdims(np.maximum, x, axis)
+        z -= np.log(reduce_keepdims(np.add, np.exp(z), axis))
         ctx.y, ctx.axis = z, axis
         return z
 
     @staticmethod
     def backward(ctx, grad):
-        return grad - np.exp(ctx.y) * np.add.reduce(grad, axis=ctx.axis, keepdims=True), None
+        return grad - np.exp(ctx.y) * reduce_keepdims(np.add, grad, ctx.axis), None
 
 
 class LogSumExp(Function):

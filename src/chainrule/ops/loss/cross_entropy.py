@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from chainrule.autograd.function import Function
+from chainrule.ops._short_rows import reduce_keepdims
 from chainrule.ops.loss._common import _reduce, _reduction, _tensor, _upstream
 from chainrule.tensor import Tensor
 
@@ -30,9 +31,9 @@ def _exp_shifted(x: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray, np.n
     """``(z, e, s)``: z = x - max(x), e = exp(z), s = sum(e) (kept dims); softmax is e / s."""
     # NOTE: subtracting the max makes every exp <= 1, so logits of +-1e4 (or 1e30) stay finite,
     # and s >= 1, so log(s) is too.
-    z = x - x.max(axis=axis, keepdims=True)
+    z = x - reduce_keepdims(np.maximum, x, axis)
     e = np.exp(z)
-    return z, e, e.sum(axis=axis, keepdims=True)
+    return z, e, reduce_keepdims(np.add, e, axis)
 
 
 def _class_targets(target: np.ndarray, weight, ignore_index: int | None, dtype):
