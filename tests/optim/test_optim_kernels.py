@@ -195,6 +195,20 @@ def test_large_updates_are_shared_out_between_two_threads(monkeypatch, threads):
         assert slots == []
 
 
+@pytest.mark.parametrize("name, kwargs, two", [
+    ("SGD", dict(lr=0.1, momentum=0.9), False), ("Adagrad", dict(lr=0.1), False),
+    ("RMSprop", dict(lr=0.01), False), ("RMSprop", dict(lr=0.01, momentum=0.9), True),
+    ("RMSprop", dict(lr=0.01, centered=True), True), ("Adam", dict(lr=0.01), True)])
+def test_only_updates_that_move_more_than_three_arrays_take_two_threads(monkeypatch, name,
+                                                                         kwargs, two):
+    calls = []
+    each = _threads._each
+    monkeypatch.setattr(_threads, "_each", lambda *a, **k: (calls.append(a[0]), each(*a, **k)))
+    monkeypatch.setattr(_threads, "_THREADS", 2)
+    _trajectory(name, kwargs, np.float32, shapes=[(600, 500), (500,)], steps=2)
+    assert bool(calls) == (two and _threads._OpenBLAS.found())
+
+
 def test_the_halves_cover_every_element_once(monkeypatch):
     calls = []
 

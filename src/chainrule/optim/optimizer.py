@@ -71,10 +71,12 @@ def run_update(update: Callable[..., None], jobs: list[Job],
     update is elementwise, a contiguous parameter may be updated in parts (flat views), which
     gives the same bits as one call over the whole arrays; ``scratch_for(part, slot)`` gives
     the two scratch arrays of the thread ``slot``. ``two_threads`` shares large updates out
-    between two threads (worth it for updates that compute more than they move, such as Adam's).
+    between two threads (worth it for updates that compute more than they move, such as Adam's;
+    see ``_kernels._PARALLEL_SIZE``).
     """
     if kernel_call is not None and _jit.enabled():
-        jobs = _kernels.run_compiled(jobs, kernel_call)  # the jobs the kernels cannot take
+        # (returns the jobs the kernels cannot take)
+        jobs = _kernels.run_compiled(jobs, kernel_call, two_threads)
     if (not two_threads or sum(a[0].nbytes for a, _ in jobs) < _threads._PARALLEL_BYTES
             or _threads._THREADS < 2 or not _threads._OpenBLAS.found()
             or len({id(arrays[0]) for arrays, _ in jobs}) < len(jobs)):

@@ -133,5 +133,8 @@ class RMSprop(Optimizer):
                     grad_avg = state["grad_avg"]._data
                 _step_count(state)
                 jobs.append(((p._data, grad, state["square_avg"]._data, grad_avg, buf), hyper))
-        run_update(rmsprop_, jobs, self._scratch_for, kernel_call=_rmsprop_kernel)
+        # (two threads pay when the update moves more than three arrays; see _kernels.py)
+        two = any(o["momentum"] > 0 or arrays[3] is not None for arrays, o in jobs)
+        run_update(rmsprop_, jobs, self._scratch_for, two_threads=two,
+                   kernel_call=_rmsprop_kernel)
         return loss
