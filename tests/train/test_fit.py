@@ -150,6 +150,20 @@ def test_progress_bar_on_a_terminal(use_tqdm):
     assert "samples/s" in text and "accuracy" in text and "lr 0.1" in text
     if not use_tqdm:
         assert "[====" in text and "4/4" in text
+    else:
+        assert "4/4 [" in text  # tqdm's bar: "... 4/4 [00:00<00:00, ...batch/s, ...]"
+
+
+@pytest.mark.parametrize("use_tqdm", [False, True])
+def test_an_epoch_shorter_than_the_refresh_gets_its_summary_line_only(use_tqdm):
+    out = Terminal()
+    small_run(epochs=2, verbose=0, callbacks=[ProgressBar(stream=out, use_tqdm=use_tqdm,
+                                                          refresh=60.0)])
+    lines = out.getvalue().split("\n")
+    assert lines[-1] == "" and len(lines) == 3
+    for epoch, line in enumerate(lines[:2], 1):
+        assert line.startswith(f"\rEpoch {epoch}/2  ") and "\r" not in line[1:]
+        assert "samples/s" in line and "accuracy" in line and "lr 0.1" in line
 
 
 def test_history_plot(tmp_path):
