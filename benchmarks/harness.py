@@ -131,7 +131,7 @@ REGISTRY: dict[str, Workload] = {}
 
 SPIN_SECONDS = 0.3
 BLOCK_SECONDS = 0.1
-ROUNDS = 7
+ROUNDS = 11  # (7 until session 8: rows near their bar flipped with the VM's noise)
 QUICK = {"spin": 0.1, "rounds": 3, "warmup": 0.2}
 
 
