@@ -2,6 +2,7 @@
 nested and concurrent calls run (one after the other) instead of waiting on each other."""
 
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -65,3 +66,60 @@ def test_callers_on_two_threads_at_once_both_get_every_item(two_threads):
     for t in ts:
         t.join(10)
     assert len(results) == 2 and all((r == 1).all() for r in results)
+
+
+def test_claimed_chunks_run_once_each_on_both_threads(two_threads):
+    seen = np.zeros(200, int)
+    slots = {}
+
+    def work(lo, hi, slot):
+        time.sleep(0.001)  # (without the GIL: the worker gets its share)
+        seen[lo:hi] += 1
+        slots.setdefault(slot, set()).add(threading.current_thread().name)
+
+    _threads._chunked(200, 8, work, claim=True)
+    assert (seen == 1).all()
+    assert sorted(slots) == [0, 1] and all(len(names) == 1 for names in slots.values())
+    assert slots[1] == {"chainrule-worker"}
+
+
+def test_a_worker_that_starts_late_costs_the_caller_nothing(two_threads, monkeypatch):
+    """A descheduled worker (its task held back here until ``gate`` opens): the caller runs
+    every chunk and returns; calls made before the worker has ended its task run on the
+    caller's thread; once it has, the worker takes chunks again."""
+    gate = threading.Event()
+    start = _threads._Worker.start
+    monkeypatch.setattr(_threads._Worker, "start",
+                        lambda self, task: start(self, lambda: (gate.wait(10), task())))
+    try:
+        for _ in range(2):
+            seen = np.zeros(9, int)
+            used = set()
+
+            def work(lo, hi, slot, seen=seen, used=used):
+                seen[lo:hi] += 1
+                used.add(threading.current_thread())
+
+            _threads._chunked(9, 8, work, claim=True)
+            assert (seen == 1).all() and used == {threading.current_thread()}
+            (worker,) = _threads._workers(1)
+            assert worker.owed
+            assert (_cover(5)[0] == 1).all()  # (a fixed-share call, on the caller's thread too)
+    finally:
+        gate.set()
+    monkeypatch.setattr(_threads._Worker, "start", start)
+    deadline = time.monotonic() + 30
+    while not worker.idle():
+        assert time.monotonic() < deadline, "the worker never ended its task"
+    seen, names = _cover(37)
+    assert (seen == 1).all() and "chainrule-worker" in names
+
+
+def test_an_error_in_the_callers_claimed_chunk_reaches_it(two_threads):
+    def work(lo, hi, slot):
+        if slot == 0:
+            raise ValueError(f"chunk {lo}:{hi} failed")
+
+    with pytest.raises(ValueError, match="chunk .* failed"):
+        _threads._chunked(10, 8, work, claim=True)
+    assert (_cover(10)[0] == 1).all()

@@ -264,7 +264,7 @@ class LayerNorm(Function):
 
         # NOTE: item bytes count the three arrays a row touches, so a chunk's working set
         # stays about the size of the cache.
-        _threads._chunked(x2.shape[0], 3 * x2.shape[1] * x2.itemsize, work)
+        _threads._chunked(x2.shape[0], 3 * x2.shape[1] * x2.itemsize, work, claim=True)
         ctx.xc, ctx.invstd, ctx.w, ctx.ns = xc, invstd, w, normalized_shape
         return y.reshape(x.shape)
 

@@ -71,7 +71,7 @@ def _conv_input_grad(g: np.ndarray, w: np.ndarray, x_shape: tuple[int, ...],
             for j in range(kw):  # col2im
                 dst[:, _window(i * dh, sh, ho), _window(j * dw, sw, wo)] += cols[:, :, :, :, i, j]
 
-    _threads._chunked(N, ho * wo * C * kh * kw * g.itemsize, work)
+    _threads._chunked(N, ho * wo * C * kh * kw * g.itemsize, work, claim=True)
     return gxp[:, t:t + H, left:left + W].transpose(0, 3, 1, 2)
 
 
@@ -96,7 +96,7 @@ def _col2im_channels_first(g: np.ndarray, w: np.ndarray, x_shape: tuple[int, ...
             for j in range(kw):  # col2im
                 dst[:, :, _window(i * dh, sh, ho), _window(j * dw, sw, wo)] += cols[i, j]
 
-    _threads._chunked(N, ho * wo * C * kh * kw * g.itemsize, work)
+    _threads._chunked(N, ho * wo * C * kh * kw * g.itemsize, work, claim=True)
     gx = np.empty((N, H, W, C), g.dtype)
     np.copyto(gx.transpose(3, 0, 1, 2), gxp[:, :, t:t + H, left:left + W])
     return gx.transpose(0, 3, 1, 2)
@@ -125,5 +125,5 @@ def _col2im_compiled(g: np.ndarray, w: np.ndarray, x_shape: tuple[int, ...],
         _kernels.col2im_last(_view(cols, (-1,)), lo, H, W, C, groups, kh, kw, *stride,
                              *dilation, pads[0], pads[2], n, ho, wo, flat)
 
-    _threads._chunked(N, ho * wo * C * kh * kw * g.itemsize, work)
+    _threads._chunked(N, ho * wo * C * kh * kw * g.itemsize, work, claim=True)
     return gx.transpose(0, 3, 1, 2)

@@ -304,7 +304,7 @@ def _conv_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, stride: tu
         if relu:
             relu_in_place(dst)
 
-    _threads._chunked(N, ho * wo * C * kh * kw * x.itemsize, work)
+    _threads._chunked(N, ho * wo * C * kh * kw * x.itemsize, work, claim=True)
     return out.transpose(0, 3, 1, 2)
 
 
@@ -372,7 +372,7 @@ def _direct_forward(im2col: _Im2col, w: np.ndarray, b: np.ndarray | None,
         if relu:
             relu_in_place(out[lo:hi])
 
-    _threads._chunked(N, ho * wo * C * kh * kw * w.itemsize, work)
+    _threads._chunked(N, ho * wo * C * kh * kw * w.itemsize, work, claim=True)
 
 
 def _direct_weight_grad(im2col: _Im2col, g: np.ndarray, w_shape: tuple[int, ...], bias: bool

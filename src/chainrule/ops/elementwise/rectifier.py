@@ -50,7 +50,7 @@ def _threaded(fn, *inputs: np.ndarray, small: bool = False) -> np.ndarray | None
         return None
     if parallel:
         _threads._chunked(a.size, len(flats) * a.itemsize,
-                          lambda lo, hi, slot: fn(*(f[lo:hi] for f in flats)))
+                          lambda lo, hi, slot: fn(*(f[lo:hi] for f in flats)), claim=True)
     else:
         fn(*flats)
     return out

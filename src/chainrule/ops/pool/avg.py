@@ -60,7 +60,7 @@ class AvgPool(Function):
                 np.add(dst, part, out=dst)
             dst /= div
 
-        _threads._chunked(len(xp), _sample_bytes(xp), work)
+        _threads._chunked(len(xp), _sample_bytes(xp), work, claim=True)
         ctx.div, ctx.xp_shape, ctx.channels_last = div, xp.shape, _channels_last(xp)
         ctx.geometry = (kernel, stride, dil, out_hw)
         ctx.crop = (padding[0], padding[1], *x.shape[2:])

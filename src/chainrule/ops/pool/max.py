@@ -88,7 +88,7 @@ def _tile_max(x: np.ndarray, kernel, out_hw):
         _first_max([cols[lo:hi, :, :, i] for i in range(kh)], out[lo:hi],
                    [m[lo:hi] for m in rmasks])
 
-    _threads._chunked(len(x), _sample_bytes(x), work)
+    _threads._chunked(len(x), _sample_bytes(x), work, claim=True)
     return out, (cmasks, rmasks)
 
 
@@ -107,7 +107,7 @@ def _tile_max_grad(g: np.ndarray, masks, x_shape, channels_last: bool, kernel, o
         _route(g[lo:hi], [m[lo:hi] for m in rmasks], [gcols[lo:hi, :, :, i] for i in range(kh)])
         _route(gcols[lo:hi], [m[lo:hi] for m in cmasks], [gv[lo:hi, ..., j] for j in range(kw)])
 
-    _threads._chunked(len(gx), _sample_bytes(gx), work)
+    _threads._chunked(len(gx), _sample_bytes(gx), work, claim=True)
     return gx
 
 
@@ -174,7 +174,7 @@ def _compiled_max(x: np.ndarray, channels_last: bool, kernel, stride, padding, d
             _kernels.max_pool_forward(xp[lo:hi], *geometry, out[lo:hi], arg[lo:hi])
 
     if out.size:
-        _threads._chunked(len(xp), _sample_bytes(xp), work)
+        _threads._chunked(len(xp), _sample_bytes(xp), work, claim=True)
     return out, arg
 
 
@@ -199,7 +199,7 @@ def _compiled_max_grad(g: np.ndarray, arg: np.ndarray, x_shape, channels_last: b
             _kernels.max_pool_backward(gp[lo:hi], arg[lo:hi], *geometry, disjoint, gx[lo:hi])
 
     if gp.size:
-        _threads._chunked(len(gx), _sample_bytes(gx), work)
+        _threads._chunked(len(gx), _sample_bytes(gx), work, claim=True)
     return _logical(gx, (N, C), channels_last)
 
 
@@ -268,7 +268,7 @@ class MaxPool(Function):
             for part in parts[1:]:
                 np.maximum(dst, part, out=dst)
 
-        _threads._chunked(len(xp), _sample_bytes(xp), work)
+        _threads._chunked(len(xp), _sample_bytes(xp), work, claim=True)
         if ctx.needs_input_grad[0]:
             ctx.xp, ctx.out = xp, out
             ctx.geometry = (kernel, stride, dilation, out_hw)
@@ -320,7 +320,7 @@ class MaxPool(Function):
                 if o < len(parts) - 1:  # a new array first (g is not ours), then in place
                     left = left - taken if o == 0 else np.subtract(left, taken, out=left)
 
-        _threads._chunked(len(xp), _sample_bytes(xp), work)
+        _threads._chunked(len(xp), _sample_bytes(xp), work, claim=True)
         gx = _crop(gxp, ctx.crop)
         return (gx[:, :, 0] if ctx.one_d else gx), None, None, None, None, None, None
 
