@@ -206,7 +206,7 @@ def linear_chain(x: np.ndarray, layers: list[tuple[np.ndarray, np.ndarray | None
     if not (m >= 2 * _MIN_HALF_ROWS and x.flags.c_contiguous and _jit.enabled() and available()
             and x.dtype in _gemm and not _single()):  # type: ignore[operator]
         return None
-    table = np.empty((len(layers), 8), np.int64)  # (8: _native.CHAIN_FIELDS)
+    table = np.empty((len(layers), _partner_module().CHAIN_FIELDS), np.int64)
     keep = []  # (the arrays the table points to stay alive through the call)
     k, work = x.shape[1], 0
     for i, (wt, bias, relu) in enumerate(layers):
@@ -311,14 +311,19 @@ def _call(a: np.ndarray, b: np.ndarray, out: np.ndarray, bias: np.ndarray | None
     return True
 
 
-def _partner_thread() -> Any:
-    """The process's partner thread (:mod:`chainrule._partner`, which imports numba)."""
+def _partner_module() -> Any:
+    """:mod:`chainrule._partner` (it imports numba), imported on first use."""
     global _partner
     if _partner is None:
         from chainrule import _partner as module
 
         _partner = module
-    return _partner.partner()
+    return _partner
+
+
+def _partner_thread() -> Any:
+    """The process's partner thread, started on first use."""
+    return _partner_module().partner()
 
 
 def _with_partner(mine: tuple, theirs: tuple, relu: bool = False) -> bool | None:

@@ -123,3 +123,23 @@ def test_an_error_in_the_callers_claimed_chunk_reaches_it(two_threads):
     with pytest.raises(ValueError, match="chunk .* failed"):
         _threads._chunked(10, 8, work, claim=True)
     assert (_cover(10)[0] == 1).all()
+
+
+def test_after_one_worker_fails_every_other_is_waited_for(two_threads, monkeypatch):
+    monkeypatch.setattr(_threads, "_THREADS", 3)
+    lock = threading.Lock()
+    active = [0]
+
+    def work(lo, hi, slot):
+        if slot == 1:  # the first worker
+            raise ValueError("chunk failed")
+        with lock:
+            active[0] += 1
+        time.sleep(0.1 if slot == 2 else 0)  # the second worker still busy when slot 1 fails
+        with lock:
+            active[0] -= 1
+
+    with pytest.raises(ValueError, match="chunk failed"):
+        _threads._chunked(3, 8, work)
+    assert active[0] == 0  # nothing left running once the call has returned
+    assert (_cover(10)[0] == 1).all()

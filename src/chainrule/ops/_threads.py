@@ -115,31 +115,41 @@ def _chunked(n: int, item_bytes: int, work: Callable[[int, int, int], None],
             work(lo, hi, slot)
 
     with _OpenBLAS.single_threaded():
-        if threads == 1 or not _busy.acquire(blocking=False):
-            for slot in range(threads):
-                run(slot)
-            return
-        try:
-            workers = _workers(threads - 1)
-            if not all(worker.idle() for worker in workers):
-                for slot in range(threads):  # (a worker still descheduled since a claiming call)
-                    run(slot)
-                return
-            partner = sys.modules.get("chainrule._partner")  # loaded by a big product (_mkl)
-            if partner is not None:
-                partner.quiet()  # let our workers have the other core
-            if claim:
-                _claim_chunks(spans, work, workers)
-                return
-            for slot, worker in enumerate(workers, 1):
-                worker.start(functools.partial(run, slot))
+        if threads > 1 and _busy.acquire(blocking=False):
             try:
-                run(0)
+                workers = _workers(threads - 1)
+                # (a worker may still be descheduled since a claiming call: see _claim_chunks)
+                if all(worker.idle() for worker in workers):
+                    partner = sys.modules.get("chainrule._partner")  # loaded by _mkl
+                    if partner is not None:
+                        partner.quiet()  # let our workers have the other core
+                    if claim:
+                        _claim_chunks(spans, work, workers)
+                        return
+                    for slot, worker in enumerate(workers, 1):
+                        worker.start(functools.partial(run, slot))
+                    try:
+                        run(0)
+                    finally:
+                        _wait_all(workers)
+                    return
             finally:
-                for worker in workers:
-                    worker.wait()  # every worker, even if one failed: none left running
-        finally:
-            _busy.release()
+                _busy.release()
+        for slot in range(threads):  # (no workers to be had: every slot here, in turn)
+            run(slot)
+
+
+def _wait_all(workers: list[_Worker]) -> None:
+    """Wait for every one of ``workers``, even after one has failed (none is left running a
+    chunk); then raise the first failure."""
+    error: BaseException | None = None
+    for worker in workers:
+        try:
+            worker.wait()
+        except BaseException as e:
+            error = error or e
+    if error is not None:
+        raise error
 
 
 def _claim_chunks(spans: list[tuple[int, int]], work: Callable[[int, int, int], None],
@@ -179,17 +189,9 @@ def _claim_chunks(spans: list[tuple[int, int]], work: Callable[[int, int, int], 
         with lock:
             state["next"] = len(spans)  # (after an error in the caller's chunk: no new chunks)
             busy = [w for slot, w in enumerate(workers, 1) if running[slot]]
-        error: BaseException | None = None
         for worker in workers:
-            if worker in busy:
-                try:
-                    worker.wait()
-                except BaseException as e:  # (the other workers still waited for)
-                    error = error or e
-            else:
-                worker.owed = True
-        if error is not None:
-            raise error
+            worker.owed = worker not in busy
+        _wait_all(busy)
 
 
 def _each(n: int, work: Callable[[int, int, int], None], parallel: bool = True) -> None:

@@ -1,5 +1,5 @@
 """Unary primitives (exp, log, sqrt, abs, trigonometry, tanh, sigmoid, clamp, rounding, casts,
-clone) and their functional forms (relu has a file of its own, ``relu.py``).
+clone) and their functional forms (relu has a file of its own, ``rectifier.py``).
 
 A rule never writes into the ``grad`` it receives (other rules may share it).
 """
